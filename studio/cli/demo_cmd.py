@@ -1,0 +1,144 @@
+"""`studio demo`: a whole fine-tune on the CPU in a few minutes, no download, no display.
+
+Builds a tiny base model and a support-ticket dataset, trains a LoRA adapter through the same
+path as `studio train`, then answers the held-out tickets with the base and with the adapter and
+prints both accuracies. Everything it makes stays under --out for anyone to check with plain
+transformers + peft; the adapter is also in the workspace library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from studio.cli.common import common_options, exit_code, print_json, workspace
+from studio.cli.run_display import print_outcome, run_worker
+from studio.core.atomic import atomic_dir
+from studio.core.config import RunConfig
+from studio.core.demo_data import write_demo_data
+from studio.core.errors import StudioError
+from studio.core.run_setup import create_run, precheck
+from studio.core.worker_process import WorkerProcess
+
+DEMO_NAME = "demo-ticket-classifier"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("demo", parents=[common_options()], help="train the demo adapter on the CPU")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="where to leave the base model, data and adapter (default: <home>/demo)")
+    parser.set_defaults(run=run)
+
+
+def demo_config(out: Path) -> RunConfig:
+    """The demo run: settings that reach >90% held-out accuracy in well under a minute on 2 cores."""
+    config = RunConfig(name=DEMO_NAME)
+    config.model.name_or_path = str(out / "base-model")
+    config.data.path = str(out / "data" / "train.jsonl")
+    config.data.eval_path = str(out / "data" / "eval.jsonl")
+    config.data.max_len = 256
+    config.lora.rank, config.lora.alpha, config.lora.dropout = 16, 32.0, 0.0
+    t = config.train
+    t.lr, t.epochs, t.batch_size, t.warmup, t.log_every, t.save_every = 3e-3, 8, 16, 10, 5, 100
+    return config
+
+
+def ensure_demo_assets(out: Path, quiet: bool = False) -> tuple[Path, Path, Path]:
+    """The base model folder and the two data files (built once, deterministic)."""
+    train, held_out = write_demo_data(out / "data")
+    base = out / "base-model"
+    if not (base / "model.safetensors").is_file():
+        _say(quiet, f"Building the demo base model in {base} ...")
+        _run_to_done(["demo-model", "--out", str(base)])
+    return base, train, held_out
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    ws = workspace(args)
+    out = (args.out or ws.demo_dir).expanduser().resolve()
+    base, train, held_out = ensure_demo_assets(out, args.json)
+    config = demo_config(out)
+    precheck(config)
+    run_dir = create_run(ws, config)
+    _say(args.json, f"Training {config.name} on {train.name} (run {run_dir.name})")
+    history = run_worker(run_dir, quiet=args.json)
+    if history.status != "completed":
+        if args.json:
+            print_json({"status": history.status, "run_id": run_dir.name, "error": history.error})
+        else:
+            print_outcome(history, run_dir)
+        return exit_code(history.status, history.error)
+    library_adapter = Path(history.done["adapter"])
+    with atomic_dir(out / "adapter", replace=True) as tmp:
+        shutil.copytree(library_adapter, tmp, dirs_exist_ok=True)
+    _say(args.json, "Answering the held-out tickets with the base model and with the adapter ...")
+    results = _run_to_done(["evaluate", "--model", str(base), "--adapter", str(out / "adapter"),
+                            "--data", str(held_out), "--max-new-tokens", "12"])
+    by_slot = {r["slot"]: r for r in results}
+    base_r, adapter_r = by_slot["base"], by_slot[str(out / "adapter")]
+    seconds = round(time.monotonic() - started, 1)
+    summary = {
+        "status": "completed", "out": str(out), "base_model": str(base), "train_data": str(train),
+        "eval_data": str(held_out), "adapter": str(out / "adapter"), "library_adapter": str(library_adapter),
+        "adapter_name": library_adapter.name, "run_id": run_dir.name,
+        "accuracy": {"base": base_r["accuracy"], "adapter": adapter_r["accuracy"]},
+        "held_out": adapter_r["total"], "seconds": seconds,
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        _print_comparison(base_r, adapter_r, summary)
+    return 0
+
+
+def _print_comparison(base: dict[str, Any], adapter: dict[str, Any], summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="Held-out tickets: base model vs. LoRA adapter", title_justify="left")
+    for column in ("ticket", "expected", "base", "adapter"):
+        table.add_column(column, overflow="fold")
+    for b, a in list(zip(base["samples"], adapter["samples"]))[:8]:
+        mark = "[green]" if a["answer"] == a["expected"] else "[red]"
+        table.add_row(a["prompt"], a["expected"], b["answer"][:20] or "(nothing)", f"{mark}{a['answer']}")
+    console.print(table)
+    console.print(f"Exact match on {adapter['total']} held-out tickets: base [bold]{base['accuracy']:.0%}[/], "
+                  f"adapter [bold green]{adapter['accuracy']:.0%}[/]")
+    console.print(f"Base model: {summary['base_model']}\nData: {summary['train_data']}, {summary['eval_data']}\n"
+                  f"Adapter: {summary['adapter']} (also in the library as {summary['adapter_name']})\n"
+                  f"Done in {summary['seconds']:.0f} s.")
+
+
+def _run_to_done(worker_args: list[str]) -> list[dict[str, Any]]:
+    """Run a short worker command; return its `result` events, raise its error."""
+    worker = WorkerProcess(worker_args)
+    results, error, done = [], None, None
+    for event in worker.events():
+        if event["type"] == "result":
+            results.append(event)
+        elif event["type"] == "error":
+            error = event
+        elif event["type"] == "done":
+            done = event
+    code = worker.wait()
+    if done is None or done.get("status") != "completed":
+        if error:
+            raise StudioError(error.get("message", "worker failed"), hint=error.get("hint", ""),
+                              kind=error.get("kind", "internal"))
+        raise StudioError(f"the worker `{worker_args[0]}` stopped with exit code {code}",
+                          hint="its output was:\n" + worker.stderr_tail[-2000:], kind="internal")
+    return results
+
+
+def _say(quiet: bool, text: str) -> None:
+    if not quiet:
+        print(text, file=sys.stderr)
+
+
+

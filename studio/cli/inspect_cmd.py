@@ -1,0 +1,62 @@
+"""`studio inspect MODEL`: a model's linear layers (LoRA targets) and what a rank costs, no torch.
+`studio data check FILE`: validate a dataset and show every rejected row."""
+
+from __future__ import annotations
+
+import argparse
+
+from studio.cli.common import EXIT_USER, common_options, human_bytes, print_json
+from studio.core.config_io import parse_mapping
+from studio.core.datasets import import_dataset
+from studio.core.errors import ModelError
+from studio.core.model_info import find_model_folder, inspect_model
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    inspect = sub.add_parser("inspect", parents=[common_options()],
+                             help="a base model's linear layers and LoRA parameter counts")
+    inspect.add_argument("model", metavar="MODEL", help="model folder or cached hub id")
+    inspect.add_argument("--rank", type=int, default=16, help="LoRA rank for the parameter counts")
+    inspect.set_defaults(run=run_inspect)
+    data = sub.add_parser("data", help="datasets (check)")
+    actions = data.add_subparsers(dest="action", metavar="ACTION", required=True)
+    check = actions.add_parser("check", parents=[common_options()], help="validate a dataset file")
+    check.add_argument("file", metavar="FILE")
+    check.add_argument("--format", default="auto")
+    check.add_argument("--columns", default="", metavar="K=V,...")
+    check.add_argument("--show", type=int, default=50, help="rejected rows to list")
+    check.set_defaults(run=run_check)
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    folder = find_model_folder(args.model)
+    if folder is None:
+        raise ModelError(f"{args.model} is not a local folder or a cached hub model",
+                         hint="pass a model folder, or download the model first")
+    info = inspect_model(folder)
+    groups = [{"name": g.name, "count": g.count, "in": g.in_features, "out": g.out_features,
+               "base_params": g.base_params, "lora_params": g.lora_params(args.rank)} for g in info.groups.values()]
+    total_lora = sum(g["lora_params"] for g in groups)
+    if args.json:
+        print_json({"status": "ok", "path": str(folder), "model_type": info.model_type,
+                    "params": info.num_params, "weight_bytes": info.weight_bytes, "layers": info.num_layers,
+                    "linear_groups": groups, "lora_params_all_linear": total_lora, "rank": args.rank})
+        return 0
+    print(f"{folder}: {info.model_type}, {info.num_params:,} parameters "
+          f"({human_bytes(info.weight_bytes)}), {info.num_layers} layers")
+    print(f"{'module':16s} {'layers':>6s} {'shape (out x in)':>18s} {'LoRA params @ r=' + str(args.rank):>22s}")
+    for g in groups:
+        print(f"{g['name']:16s} {g['count']:6d} {str(g['out']) + ' x ' + str(g['in']):>18s} {g['lora_params']:22,d}")
+    print(f"all-linear: {total_lora:,} trainable parameters "
+          f"({100 * total_lora / max(info.num_params, 1):.2f}% of the model)")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    report = import_dataset(args.file, args.format, parse_mapping("--columns", args.columns))
+    if args.json:
+        print_json({"status": "ok" if not report.errors else "rejected_rows", **report.summary(),
+                    "errors": [e.to_dict() for e in report.errors]})
+    else:
+        print(report.describe(max_errors=args.show))
+    return EXIT_USER if report.errors or not report.records else 0

@@ -1,0 +1,133 @@
+"""Running a training worker from the terminal: a live progress bar, Ctrl-C to cancel cleanly.
+
+The bar shows step/total, loss, eval loss, tokens/s and ETA; each stage prints one line with how
+long the previous one took. The first Ctrl-C asks the worker to save a checkpoint and stop; a
+second one kills it (a checkpoint is only offered for resume once it is complete).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from studio.core import protocol
+from studio.core.run_history import RunHistory
+from studio.core.runs import EVENTS, WORKER_LOG, crash_events
+from studio.core.worker_process import WorkerProcess
+
+STAGE_LABELS = {
+    "import": "Starting worker", "load_data": "Reading data", "load_model": "Loading model",
+    "tokenize": "Tokenizing", "model_ready": "Model ready", "train": "Training", "save": "Saving adapter",
+    "cancelling": "Cancelling",
+}
+
+
+def run_worker(run_dir: Path, *, resume: bool = False, quiet: bool = False) -> RunHistory:
+    """Start the training worker on run_dir, show its progress, return the replayed history."""
+    console = Console(stderr=True, quiet=quiet)
+    worker = WorkerProcess(["train", "--run-dir", str(run_dir)] + (["--resume"] if resume else []),
+                           stderr_log=run_dir / WORKER_LOG)
+    history = RunHistory()
+    interrupts = 0
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            console.print("[yellow]Cancelling: saving a checkpoint, then stopping (Ctrl-C again to force)...")
+            worker.cancel()
+        else:
+            console.print("[red]Stopping the worker now.")
+            worker.kill()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"), TimeRemainingColumn(), console=console, transient=False)
+    task = None
+    try:
+        with progress:
+            for event in worker.events():
+                history.apply(event)
+                kind = event["type"]
+                if kind == "stage":
+                    if event.get("previous") and event.get("seconds") is not None:
+                        label = STAGE_LABELS.get(event["previous"], event["previous"])
+                        progress.console.print(f"  [green]done[/] {label} ({event['seconds']:.1f} s)")
+                    if event.get("name") == "model_ready" and event.get("message"):
+                        progress.console.print(f"  {event['message']}")
+                elif kind == "data_stats":
+                    progress.console.print("  " + describe_data_stats(event))
+                elif kind == "progress" and event.get("max_steps"):
+                    if task is None:
+                        task = progress.add_task("Training", total=event["max_steps"], stats="")
+                    progress.update(task, completed=event["step"], total=event["max_steps"],
+                                    stats=_stats_text(history))
+                elif kind == "checkpoint":
+                    progress.console.print(f"  saved checkpoint at step {event.get('step')}")
+                elif kind == "metrics" and task is not None:
+                    progress.update(task, stats=_stats_text(history))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    code = worker.wait()
+    if history.done is None:  # the worker died without reporting: record that in the run
+        detail = f"exit code {code}" + (f"; last output: {worker.stderr_tail.strip().splitlines()[-1]}"
+                                        if worker.stderr_tail.strip() else "")
+        with open(run_dir / EVENTS, "a", encoding="utf-8") as fh:
+            for event in crash_events(run_dir, detail):
+                fh.write(protocol.encode(event) + "\n")
+                history.apply(event)
+    return history
+
+
+def _stats_text(history: RunHistory) -> str:
+    parts = []
+    loss = history.final_loss
+    if loss is not None:
+        parts.append(f"loss {loss:.4f}")
+    evals = history.series["eval_loss"]
+    if evals:
+        parts.append(f"eval {evals[max(evals)]:.4f}")
+    rates = history.series["tokens_per_s"]
+    if rates:
+        parts.append(f"{rates[max(rates)]:,.0f} tok/s")
+    return "  ".join(parts)
+
+
+def describe_data_stats(event: dict[str, Any]) -> str:
+    tokens = event.get("tokens", {})
+    text = (f"data: {event.get('train_examples')} train / {event.get('eval_examples')} eval examples; "
+            f"tokens per example mean {tokens.get('mean')}, p95 {tokens.get('p95')}, max {tokens.get('max')}")
+    if tokens.get("truncated"):
+        text += f"; {tokens['truncated']} truncated at max_len {tokens.get('max_len')}"
+    if tokens.get("dropped_no_target"):
+        text += f"; {tokens['dropped_no_target']} dropped (answer cut off by max_len)"
+    return text
+
+
+def print_outcome(history: RunHistory, run_dir: Path) -> None:
+    """One short human summary of how the run ended."""
+    out = sys.stderr
+    done = history.done or {}
+    if history.status == "completed":
+        metrics = done.get("metrics", {})
+        out.write(f"Adapter saved: {done.get('adapter_name')}  ({done.get('adapter')})\n")
+        loss = metrics.get("final_train_loss")
+        best = metrics.get("best_eval_loss")
+        out.write(f"  {metrics.get('steps')} steps, final train loss "
+                  f"{loss:.4f}" if loss is not None else "  no loss logged")
+        out.write(f", best eval loss {best:.4f}\n" if best is not None else "\n")
+    elif history.status == "cancelled":
+        out.write(f"Run cancelled at step {done.get('step', history.step)}; checkpoint {done.get('checkpoint')}\n"
+                  f"  continue with: studio train --resume {run_dir.name}\n")
+    else:
+        err = history.error or {}
+        out.write(f"error: {err.get('message', 'the run failed')}\n")
+        if err.get("hint"):
+            out.write(f"  fix: {err['hint']}\n")
+        out.write(f"  log: {run_dir / WORKER_LOG}\n")

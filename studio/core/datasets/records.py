@@ -1,0 +1,103 @@
+"""The one record type every dataset format is normalised to, and the import report."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Record:
+    """One training example.
+
+    kind "chat": `messages` [{role, content}] rendered with the tokenizer's chat template;
+    kind "completion": `prompt` + `completion` concatenated as raw text;
+    kind "text": raw `text` for continued pre-training (loss on every token).
+    `source` is "file:line" (or "file:row N") for messages that point back at the data.
+    """
+
+    kind: str
+    messages: list[dict[str, str]] | None = None
+    prompt: str | None = None
+    completion: str | None = None
+    text: str | None = None
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.kind == "chat":
+            return {"messages": self.messages}
+        if self.kind == "completion":
+            return {"prompt": self.prompt, "completion": self.completion}
+        return {"text": self.text}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "") -> "Record":
+        if "messages" in data:
+            return cls("chat", messages=data["messages"], source=source)
+        if "prompt" in data:
+            return cls("completion", prompt=data["prompt"], completion=data["completion"], source=source)
+        return cls("text", text=data["text"], source=source)
+
+
+@dataclass
+class RowError:
+    """A rejected row: where it is and why, in words a person can act on."""
+
+    file: str
+    line: int
+    category: str
+    detail: str = ""
+    unit: str = "line"
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.unit == "line" else f"{self.file}: row {self.line}"
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.category}" + (f": {self.detail}" if self.detail else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "unit": self.unit, "category": self.category,
+                "detail": self.detail, "message": str(self)}
+
+
+@dataclass
+class ImportReport:
+    """What came out of reading one file: the good records, and every rejected row with its reason."""
+
+    path: str
+    file_type: str
+    format: str
+    detected: bool
+    rows_total: int = 0
+    records: list[Record] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.errors)
+
+    def reasons(self) -> dict[str, int]:
+        return dict(Counter(e.category for e in self.errors).most_common())
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "file_type": self.file_type, "format": self.format,
+            "detected": self.detected, "rows": self.rows_total, "kept": len(self.records),
+            "rejected": self.rejected, "reasons": self.reasons(), "columns": self.columns,
+        }
+
+    def describe(self, max_errors: int = 20) -> str:
+        """A few lines for a terminal: the summary, then the first rejected rows."""
+        how = "detected" if self.detected else "given"
+        lines = [f"{self.path}: {self.rows_total} rows, format {self.format} ({how}); "
+                 f"{len(self.records)} kept, {self.rejected} rejected"]
+        for reason, count in self.reasons().items():
+            lines.append(f"  {count} x {reason}")
+        for err in self.errors[:max_errors]:
+            lines.append(f"  {err}")
+        if self.rejected > max_errors:
+            lines.append(f"  ... and {self.rejected - max_errors} more")
+        return "\n".join(lines)

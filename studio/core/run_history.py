@@ -1,0 +1,113 @@
+"""Replaying a run's events into series and a status: the one parser behind every view of a run.
+
+The CLI's progress bar, the GUI's live plots and the Runs list of finished runs all feed events
+through `RunHistory.apply`, so a run looks the same live and replayed from events.jsonl. Steps
+re-done after a resume replace the values logged before the crash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from studio.core import protocol
+
+SERIES = ("loss", "lr", "grad_norm", "tokens_per_s", "mem_bytes", "eval_loss")
+
+
+@dataclass
+class RunHistory:
+    status: str = "created"        # created, running, completed, cancelled, failed
+    stage: str = ""
+    stage_message: str = ""
+    step: int = 0
+    max_steps: int = 0
+    epoch: float = 0.0
+    eta_s: float | None = None
+    series: dict[str, dict[int, float]] = field(default_factory=lambda: {k: {} for k in SERIES})
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    stage_times: dict[str, float] = field(default_factory=dict)
+    data_stats: dict[str, Any] = field(default_factory=dict)
+    hello: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+    done: dict[str, Any] | None = None
+    started: float | None = None
+    ended: float | None = None
+    attempts: int = 0
+
+    def apply(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "hello":
+            self.attempts += 1
+            self.hello = event
+            self.status, self.error, self.done, self.ended = "running", None, None, None
+            self.started = self.started or event.get("t")
+        elif kind == "stage":
+            self.stage = event.get("name", "")
+            self.stage_message = event.get("message", "")
+            if event.get("previous") and event.get("seconds") is not None:
+                self.stage_times[event["previous"]] = event["seconds"]
+        elif kind == "data_stats":
+            self.data_stats = event
+        elif kind == "progress":
+            self.step = int(event.get("step", self.step))
+            self.max_steps = int(event.get("max_steps", self.max_steps) or 0)
+            self.epoch = float(event.get("epoch", self.epoch) or 0.0)
+            self.eta_s = event.get("eta_s")
+        elif kind in ("metrics", "eval"):
+            step = int(event.get("step", self.step))
+            for key in SERIES:
+                value = event.get(key)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    self.series[key][step] = float(value)
+        elif kind == "checkpoint":
+            self.checkpoints.append({"step": event.get("step"), "path": event.get("path")})
+        elif kind == "error":
+            self.error = event
+        elif kind == "done":
+            self.done = event
+            self.status = event.get("status", "failed")
+            self.ended = event.get("t")
+
+    def points(self, key: str) -> tuple[list[int], list[float]]:
+        """Sorted (steps, values) of one series, for plotting."""
+        data = self.series[key]
+        steps = sorted(data)
+        return steps, [data[s] for s in steps]
+
+    @property
+    def last_checkpoint(self) -> str | None:
+        return self.checkpoints[-1]["path"] if self.checkpoints else None
+
+    @property
+    def best_eval_loss(self) -> float | None:
+        values = self.series["eval_loss"].values()
+        return min(values) if values else None
+
+    @property
+    def final_loss(self) -> float | None:
+        steps, values = self.points("loss")
+        return values[-1] if values else None
+
+    @classmethod
+    def from_file(cls, path: Path) -> "RunHistory":
+        history = cls()
+        if path.is_file():
+            with open(path, "rb") as fh:
+                for line in fh:
+                    event = protocol.decode(line)
+                    if event is not None:
+                        history.apply(event)
+        return history
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    events = []
+    if path.is_file():
+        with open(path, "rb") as fh:
+            for line in fh:
+                event = protocol.decode(line)
+                if event is not None:
+                    events.append(event)
+    return events

@@ -1,0 +1,66 @@
+"""Turning a config into a run folder, after the checks that need no torch.
+
+The CLI and the GUI both call `precheck` before starting a worker, so a typo in a path, a
+dataset with broken rows or a target module the model lacks is reported in a fraction of a
+second instead of after the ten seconds it takes a worker to import torch. The worker checks
+again (the files may change in between); these checks are for fast feedback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from studio.core.config import RunConfig
+from studio.core.config_io import save_config
+from studio.core.datasets import ImportReport, import_dataset, require_clean
+from studio.core.errors import ModelError
+from studio.core.model_info import ModelInfo, check_model_safety, find_model_folder, inspect_model, looks_like_path
+from studio.core.runs import RUN_CONFIG
+from studio.core.workspace import Workspace, check_name, slug
+
+
+def default_name(config: RunConfig) -> str:
+    model = slug(Path(config.model.name_or_path.rstrip("/\\")).name or "model", 30)
+    data = slug(Path(config.data.path).stem or "data", 30)
+    return f"{model}-{data}"
+
+
+def precheck(config: RunConfig) -> tuple[ImportReport, ModelInfo | None]:
+    """Validate config, data and (when on disk) the model; raises StudioError on the first problem."""
+    config.validate()
+    if config.name:
+        check_name(config.name, "adapter name (--name)")
+    report = import_dataset(config.data.path, config.data.format, config.data.columns, config.data.system_prompt)
+    require_clean(report, config.data.skip_bad_rows)
+    if config.data.eval_path:
+        require_clean(import_dataset(config.data.eval_path, config.data.format, config.data.columns,
+                                     config.data.system_prompt), config.data.skip_bad_rows)
+    folder = find_model_folder(config.model.name_or_path, config.model.revision)
+    if folder is None:
+        if looks_like_path(config.model.name_or_path):
+            raise ModelError(f"model folder {config.model.name_or_path} does not exist",
+                             hint="check the path given to --model")
+        return report, None  # a hub id: the worker downloads it
+    info = inspect_model(folder)
+    check_model_safety(info, config.model)
+    info.check_targets(list(config.lora.targets))
+    return report, info
+
+
+def create_run(workspace: Workspace, config: RunConfig) -> Path:
+    """A new run folder holding the resolved config; the worker does the rest."""
+    if not config.name:
+        config.name = default_name(config)
+    for section in (config.data,):
+        section.path = str(Path(section.path).expanduser().resolve())
+        if section.eval_path:
+            section.eval_path = str(Path(section.eval_path).expanduser().resolve())
+    model_path = Path(config.model.name_or_path).expanduser()
+    if model_path.exists():
+        config.model.name_or_path = str(model_path.resolve())
+    run_id = workspace.new_run_id(config.name)
+    run_dir = workspace.run_dir(run_id)
+    run_dir.mkdir(parents=True)
+    save_config(config, run_dir / RUN_CONFIG,
+                header=f"LoRA Studio run {run_id}\nRepeat it with: studio train --config {run_dir / RUN_CONFIG}")
+    return run_dir

@@ -1,0 +1,115 @@
+"""A run folder and what it says about the run: config, status, checkpoints.
+
+    runs/<run-id>/run.yaml         resolved config (what `studio train --config` reads)
+    runs/<run-id>/events.jsonl     every protocol event, appended by the worker
+    runs/<run-id>/worker.log       the worker's human log (stderr)
+    runs/<run-id>/worker.lock      held by the live worker (released by the OS if it dies)
+    runs/<run-id>/checkpoints/checkpoint-N/   Trainer checkpoints; `studio-complete` marks whole ones
+
+Status comes from events.jsonl plus the lock: a run whose worker is gone without a `done`
+event crashed, whatever its last event said. That is how kill -9 is never shown as "completed".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from studio.core import protocol
+from studio.core.config import RunConfig
+from studio.core.errors import StudioError
+from studio.core.run_history import RunHistory
+
+RUN_CONFIG = "run.yaml"
+EVENTS = "events.jsonl"
+WORKER_LOG = "worker.log"
+LOCK = "worker.lock"
+CHECKPOINTS = "checkpoints"
+COMPLETE_MARK = "studio-complete"
+_CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    path: Path
+    history: RunHistory
+    config: RunConfig | None
+    config_error: str = ""
+
+    @property
+    def status(self) -> str:
+        return self.history.status
+
+    @property
+    def name(self) -> str:
+        return self.config.name if self.config else ""
+
+
+def worker_alive(run_dir: Path) -> bool:
+    """True while a worker holds the run's lock (an OS lock: gone the moment the process dies)."""
+    lock_path = run_dir / LOCK
+    if not lock_path.exists():
+        return False
+    lock = FileLock(str(lock_path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
+def load_run(run_dir: Path) -> RunInfo:
+    from studio.core.config_io import load_config
+
+    history = RunHistory.from_file(run_dir / EVENTS)
+    config, error = None, ""
+    try:
+        config = load_config(run_dir / RUN_CONFIG)
+    except StudioError as exc:
+        error = str(exc)
+    if history.status == "running" and not worker_alive(run_dir):
+        for event in crash_events(run_dir):
+            history.apply(event)
+    return RunInfo(run_dir.name, run_dir, history, config, error)
+
+
+def crash_events(run_dir: Path, detail: str = "") -> list[dict]:
+    """The error + done pair that stands for a worker that died without reporting."""
+    ckpt = latest_checkpoint(run_dir)
+    message = "the worker stopped without finishing (killed, out of memory or crashed)"
+    return [
+        protocol.make("error", kind="crashed", message=f"{message}{': ' + detail if detail else ''}",
+                      hint=(f"resume from {ckpt.name} with `studio train --resume {run_dir.name}`" if ckpt
+                            else "no checkpoint was saved; start the run again"),
+                      checkpoint=str(ckpt) if ckpt else None),
+        protocol.make("done", status="failed", checkpoint=str(ckpt) if ckpt else None),
+    ]
+
+
+def list_runs(runs_dir: Path) -> list[RunInfo]:
+    if not runs_dir.is_dir():
+        return []
+    return [load_run(p) for p in sorted(runs_dir.iterdir()) if p.is_dir() and (p / RUN_CONFIG).is_file()]
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    """Complete checkpoints, oldest first (folders without the completion mark are ignored)."""
+    folder = run_dir / CHECKPOINTS
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.iterdir():
+        match = _CKPT_RE.match(path.name)
+        if match and (path / COMPLETE_MARK).is_file():
+            found.append((int(match.group(1)), path))
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    found = checkpoints(run_dir)
+    return found[-1] if found else None

@@ -1,0 +1,128 @@
+"""The user's workspace on disk: where runs, adapters and exports live.
+
+    <home>/runs/<run-id>/      run.yaml, events.jsonl, worker.log, checkpoints/
+    <home>/adapters/<name>/    a standard PEFT folder + studio.json
+    <home>/exports/<name>/     merged models
+    <home>/trash/              deleted adapters, restorable
+    <home>/demo/               the demo's base model and data
+
+The home is `--home`, else $STUDIO_HOME, else the platform's user data folder. The folders are
+the truth: any index is a cache rebuilt from them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from studio.core.errors import WorkspaceError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def default_home() -> Path:
+    env = os.environ.get("STUDIO_HOME")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir("lora-studio", appauthor=False))
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """A user-given name becomes a folder name: it must not escape the workspace."""
+    if not NAME_RE.match(name) or name in (".", "..") or ".." in name:
+        raise WorkspaceError(
+            f"{what} {name!r} is not allowed",
+            hint="use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit "
+                 "(no '/', '..' or spaces)")
+    return name
+
+
+def slug(text: str, max_len: int = 40) -> str:
+    """A name-safe version of free text (a model id, a file stem)."""
+    text = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")
+    return (text[:max_len].rstrip("-._") or "run")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    home: Path
+
+    @classmethod
+    def open(cls, home: str | Path | None = None) -> "Workspace":
+        ws = cls(Path(home).expanduser().resolve() if home else default_home().resolve())
+        try:
+            for sub in (ws.runs_dir, ws.adapters_dir, ws.exports_dir):
+                sub.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot create the workspace at {ws.home}: {exc.strerror}",
+                                 hint="pass --home DIR or set STUDIO_HOME to a writable folder") from None
+        return ws
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.home / "adapters"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.home / "exports"
+
+    @property
+    def trash_dir(self) -> Path:
+        return self.home / "trash"
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.home / "demo"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / check_name(run_id, "run id")
+
+    def adapter_dir(self, name: str) -> Path:
+        return self.adapters_dir / check_name(name, "adapter name")
+
+    def new_run_id(self, label: str) -> str:
+        """Time-ordered and unique: 20261123-081500-<label>[-2]."""
+        base = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug(label, 48)}"
+        run_id, n = base, 1
+        while (self.runs_dir / run_id).exists():
+            n += 1
+            run_id = f"{base}-{n}"
+        return run_id
+
+    def free_adapter_name(self, name: str) -> str:
+        """`name` if unused, else the next free version name-v2, name-v3, ..."""
+        check_name(name, "adapter name")
+        if not (self.adapters_dir / name).exists():
+            return name
+        stem = re.sub(r"-v\d+$", "", name)
+        n = 2
+        while (self.adapters_dir / f"{stem}-v{n}").exists():
+            n += 1
+        return f"{stem}-v{n}"
+
+    def resolve_run(self, ref: str) -> Path:
+        """A run id, a unique prefix of one, 'last', or a path to a run folder."""
+        path = Path(ref).expanduser()
+        if path.is_dir() and (path / "run.yaml").is_file():
+            return path.resolve()
+        runs = sorted(p.name for p in self.runs_dir.iterdir() if (p / "run.yaml").is_file()) \
+            if self.runs_dir.is_dir() else []
+        if ref == "last" and runs:
+            return self.runs_dir / runs[-1]
+        matches = [r for r in runs if r == ref] or [r for r in runs if r.startswith(ref)]
+        if len(matches) == 1:
+            return self.runs_dir / matches[0]
+        if not matches:
+            raise WorkspaceError(f"no run {ref!r} in {self.runs_dir}",
+                                 hint="see `studio runs list` for the run ids, or pass a run folder")
+        raise WorkspaceError(f"run {ref!r} is ambiguous: {', '.join(matches[:5])}",
+                             hint="give more of the run id")

@@ -1,0 +1,93 @@
+"""The Trainer callback that turns training into protocol events and obeys cancel/save_now.
+
+Cancel sets `should_save` and `should_training_stop` at the next step end, so the Trainer itself
+writes a full resumable checkpoint (weights, optimizer, scheduler, RNG, data position) and
+returns normally. After each save the checkpoint gets a `studio-complete` mark: only marked
+checkpoints are offered for resume, so one cut short by a kill is never mistaken for good.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from studio.core.runs import COMPLETE_MARK
+from studio.engine.worker_io import Controls, Emitter
+
+
+class ProtocolCallback(TrainerCallback):
+    def __init__(self, emitter: Emitter, controls: Controls, output_dir: Path) -> None:
+        self.emitter = emitter
+        self.controls = controls
+        self.output_dir = output_dir
+        self.cancelled = False
+        self._start = 0.0
+        self._start_step = 0
+        self._last_log_time = 0.0
+        self._last_tokens = 0
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        self._start = self._last_log_time = time.monotonic()
+        self._start_step = state.global_step
+        self._last_tokens = state.num_input_tokens_seen
+        self.emitter.emit("progress", step=state.global_step, max_steps=state.max_steps,
+                          epoch=state.epoch or 0.0, eta_s=None)
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        done = state.global_step - self._start_step
+        elapsed = time.monotonic() - self._start
+        eta = elapsed / done * (state.max_steps - state.global_step) if done > 0 else None
+        self.emitter.emit("progress", step=state.global_step, max_steps=state.max_steps,
+                          epoch=round(state.epoch or 0.0, 4), eta_s=round(eta, 1) if eta is not None else None)
+        if self.controls.cancel.is_set() and not self.cancelled:
+            self.cancelled = True
+            control.should_save = True
+            control.should_training_stop = True
+            self.emitter.emit("stage", name="cancelling", message="saving a checkpoint before stopping")
+        elif self.controls.save_now.is_set():
+            self.controls.save_now.clear()
+            control.should_save = True
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+               logs: dict[str, float] | None = None, **kw: Any) -> None:
+        logs = logs or {}
+        if "loss" not in logs:
+            return
+        now = time.monotonic()
+        tokens = state.num_input_tokens_seen
+        rate = (tokens - self._last_tokens) / (now - self._last_log_time) if now > self._last_log_time else None
+        self._last_log_time, self._last_tokens = now, tokens
+        self.emitter.emit("metrics", step=state.global_step, epoch=round(state.epoch or 0.0, 4),
+                          loss=logs.get("loss"), lr=logs.get("learning_rate"), grad_norm=logs.get("grad_norm"),
+                          tokens_per_s=round(rate, 1) if rate else None, tokens_seen=tokens,
+                          mem_bytes=memory_in_use())
+
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                    metrics: dict[str, float] | None = None, **kw: Any) -> None:
+        metrics = metrics or {}
+        if "eval_loss" in metrics:
+            self.emitter.emit("eval", step=state.global_step, eval_loss=metrics["eval_loss"],
+                              epoch=round(state.epoch or 0.0, 4))
+
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        path = self.output_dir / f"checkpoint-{state.global_step}"
+        if path.is_dir():
+            (path / COMPLETE_MARK).write_text(f"step {state.global_step}\n", encoding="utf-8")
+            self.emitter.emit("checkpoint", step=state.global_step, path=str(path))
+
+
+def memory_in_use() -> int | None:
+    """Peak CUDA memory allocated on a GPU, else the process's resident memory."""
+    import torch
+
+    if torch.cuda.is_available():
+        return int(torch.cuda.max_memory_allocated())
+    try:
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+    except Exception:
+        return None

@@ -1,0 +1,86 @@
+"""Run config -> transformers TrainingArguments and Trainer.
+
+The mapping is kept in one place so that `studio bench`'s baseline and studio's own trainer
+differ only where we say they do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from studio.core.config import RunConfig
+from studio.engine.callbacks import ProtocolCallback
+from studio.engine.worker_io import Controls, Emitter
+
+
+def training_arguments(config: RunConfig, output_dir: Path, run_dir: Path, device: str, dtype: Any,
+                       has_eval: bool) -> Any:
+    import os
+
+    import torch
+    from transformers import TrainingArguments
+
+    t = config.train
+    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir / "tensorboard"))
+    eval_strategy = ("steps" if t.eval_every else "epoch") if has_eval else "no"
+    save_strategy, save_steps = ("steps", t.save_every) if t.save_every else ("no", 500)
+    load_best = bool(t.early_stopping and has_eval)
+    if load_best:  # the Trainer needs saves to line up with evaluations to keep the best one
+        save_strategy, save_steps = eval_strategy, (t.eval_every or save_steps)
+    mixed = device == "cuda" and config.model.quant != "8bit"
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.grad_accum,
+        learning_rate=t.lr,
+        lr_scheduler_type=t.scheduler,
+        warmup_steps=t.warmup,
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps if t.max_steps > 0 else -1,
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        logging_steps=t.log_every,
+        eval_strategy=eval_strategy,
+        eval_steps=t.eval_every or None,
+        save_strategy=save_strategy,
+        save_steps=save_steps,
+        save_total_limit=t.keep_checkpoints,
+        load_best_model_at_end=load_best,
+        metric_for_best_model="eval_loss" if load_best else None,
+        greater_is_better=False if load_best else None,
+        seed=t.seed,
+        bf16=mixed and dtype == torch.bfloat16,
+        fp16=mixed and dtype == torch.float16,
+        use_cpu=device == "cpu",
+        gradient_checkpointing=t.grad_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if t.grad_checkpointing else None,
+        include_num_input_tokens_seen="non_padding",
+        report_to=list(t.report_to) or "none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        label_names=["labels"],
+        ddp_find_unused_parameters=False,
+    )
+
+
+def build_trainer(model: Any, tokenizer: Any, config: RunConfig, train_set: Any, eval_set: Any,
+                  output_dir: Path, run_dir: Path, emitter: Emitter, controls: Controls, device: str,
+                  dtype: Any) -> tuple[Any, ProtocolCallback]:
+    from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer
+
+    args = training_arguments(config, output_dir, run_dir, device, dtype, eval_set is not None)
+    callback = ProtocolCallback(emitter, controls, output_dir)
+    callbacks: list[Any] = [callback]
+    if args.load_best_model_at_end:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.early_stopping))
+    keep = ["input_ids", "labels"]
+    train_set = train_set.select_columns(keep)
+    eval_set = eval_set.select_columns(keep) if eval_set is not None else None
+    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100,
+                                      pad_to_multiple_of=8 if device == "cuda" else None)
+    trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
+                      data_collator=collator, processing_class=tokenizer, callbacks=callbacks)
+    return trainer, callback

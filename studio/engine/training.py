@@ -1,0 +1,128 @@
+"""One training run, top to bottom: data, model, tokens, LoRA, Trainer, adapter.
+
+Everything the loop itself does (optimizer, schedule, accumulation, mixed precision,
+checkpoint/resume with optimizer, scheduler, RNG and data position) is transformers' Trainer;
+LoRA, rsLoRA and DoRA are peft; 4/8-bit is bitsandbytes. This module only wires them together
+and reports what happens as protocol events.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from studio.core.config import RunConfig
+from studio.core.config_io import load_config
+from studio.core.datasets import Record, fingerprint, import_dataset, require_clean, split_records
+from studio.core.errors import DataError, ModelError
+from studio.core.run_history import RunHistory
+from studio.core.runs import CHECKPOINTS, EVENTS, RUN_CONFIG, latest_checkpoint
+from studio.engine.stages import Stages
+from studio.engine.worker_io import Controls, Emitter
+
+
+def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: Stages, resume: bool) -> dict[str, Any]:
+    """Train the run in `run_dir`; returns the fields of the final `done` event."""
+    previous = RunHistory.from_file(run_dir / EVENTS) if resume else None
+    config = load_config(run_dir / RUN_CONFIG).validate()
+    checkpoint = latest_checkpoint(run_dir) if resume else None
+    if resume and checkpoint is None:
+        raise DataError(f"run {run_dir.name} has no complete checkpoint to resume from",
+                        hint="start the run again with `studio train --config " + str(run_dir / RUN_CONFIG) + "`")
+
+    stages.enter("load_data", f"reading {config.data.path}")
+    train_records, eval_records, data_print = load_records(config)
+    if previous and previous.data_stats.get("fingerprint") not in (None, data_print):
+        raise DataError("the training data changed since this run started, so it cannot be resumed exactly",
+                        hint="restore the original file, or start a new run with this config")
+
+    stages.enter("load_model", f"loading {config.model.name_or_path} ({config.model.quant})")
+    import torch
+
+    from studio.engine.model_loading import compute_dtype, load_model, load_tokenizer, pick_device, resolve_source
+
+    device = pick_device()
+    dtype = compute_dtype(config.model.dtype, device)
+    if config.model.quant != "none" and device not in ("cuda", "cpu"):
+        raise ModelError(f"{config.model.quant} quantization is not supported on {device}",
+                         hint="use --quant none on this machine")
+    source = resolve_source(config.model)
+    tokenizer = load_tokenizer(source, config.model)
+    if any(r.kind == "chat" for r in train_records) and not tokenizer.chat_template:
+        raise ModelError(f"the tokenizer of {config.model.name_or_path} has no chat template, so chat "
+                         "records cannot be formatted",
+                         hint="use an instruct/chat model, or convert the data to --format completion")
+    model = load_model(source, config.model, device, dtype=dtype)
+
+    stages.enter("tokenize", f"tokenizing {len(train_records)} + {len(eval_records)} examples")
+    train_set, stats = tokenize(tokenizer, train_records, config)
+    eval_set, _ = tokenize(tokenizer, eval_records, config) if eval_records else (None, None)
+    emitter.emit("data_stats", fingerprint=data_print, train_rows=len(train_records), eval_rows=len(eval_records),
+                 train_examples=len(train_set), eval_examples=len(eval_set) if eval_set else 0, **stats)
+
+    from studio.engine.lora import attach_lora
+
+    model, counts = attach_lora(model, config)
+    emitter.emit("stage", name="model_ready", message=(
+        f"training {counts['trainable_params']:,} of {counts['total_params']:,} parameters "
+        f"({100 * counts['trainable_params'] / max(counts['total_params'], 1):.2f}%) on {device}"), **counts)
+
+    from studio.engine.trainer_setup import build_trainer
+
+    output_dir = run_dir / CHECKPOINTS
+    trainer, callback = build_trainer(model, tokenizer, config, train_set, eval_set, output_dir,
+                                      run_dir, emitter, controls, device, dtype)
+    stages.enter("train", "resuming from " + checkpoint.name if checkpoint else "training")
+    started = time.monotonic()
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    train_seconds = time.monotonic() - started
+    if callback.cancelled:
+        last = latest_checkpoint(run_dir)
+        return {"status": "cancelled", "checkpoint": str(last) if last else None, "step": trainer.state.global_step}
+
+    stages.enter("save", "saving the adapter to the library")
+    from studio.engine.adapter_save import save_adapter
+
+    history = RunHistory.from_file(run_dir / EVENTS)
+    adapter = save_adapter(model, tokenizer, config, run_dir, source, data_print, stats,
+                           history, trainer.state, train_seconds, result.metrics)
+    return {"status": "completed", "adapter": str(adapter), "adapter_name": adapter.name,
+            "step": trainer.state.global_step, "metrics": _final_metrics(history, trainer)}
+
+
+def load_records(config: RunConfig) -> tuple[list[Record], list[Record], str]:
+    data = config.data
+    report = import_dataset(data.path, data.format, data.columns, data.system_prompt)
+    require_clean(report, data.skip_bad_rows)
+    if data.eval_path:
+        eval_report = import_dataset(data.eval_path, data.format, data.columns, data.system_prompt)
+        require_clean(eval_report, data.skip_bad_rows)
+        train, evals = report.records, eval_report.records
+    else:
+        train, evals = split_records(report.records, data.eval_split, data.seed)
+    return train, evals, fingerprint(train + evals)
+
+
+def tokenize(tokenizer: Any, records: list[Record], config: RunConfig) -> tuple[Any, dict[str, Any]]:
+    from datasets import Dataset
+
+    from studio.engine.tokenization import tokenize_records
+
+    examples, stats, rejected = tokenize_records(
+        tokenizer, [r.to_dict() for r in records], [r.source for r in records],
+        config.data.max_len, config.data.loss_on)
+    if rejected and not config.data.skip_bad_rows:
+        listing = "\n".join(f"  {src}: {why}" for src, why in rejected[:10])
+        raise DataError(f"{len(rejected)} examples could not be formatted\n{listing}",
+                        hint="fix those rows, or pass --skip-bad-rows to train without them")
+    if not examples:
+        raise DataError("no example has any target tokens left after tokenization",
+                        hint=f"raise --max-len (now {config.data.max_len}) so the answers fit")
+    dataset = Dataset.from_list(examples)
+    return dataset, {"tokens": stats.to_dict(), "rejected_by_template": len(rejected)}
+
+
+def _final_metrics(history: RunHistory, trainer: Any) -> dict[str, Any]:
+    return {"final_train_loss": history.final_loss, "best_eval_loss": history.best_eval_loss,
+            "steps": trainer.state.global_step, "epochs": round(trainer.state.epoch or 0.0, 3)}
