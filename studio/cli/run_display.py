@@ -79,7 +79,7 @@ def run_worker(run_dir: Path, *, resume: bool = False, quiet: bool = False) -> R
         detail = f"exit code {code}" + (f"; last output: {worker.stderr_tail.strip().splitlines()[-1]}"
                                         if worker.stderr_tail.strip() else "")
         with open(run_dir / EVENTS, "a", encoding="utf-8") as fh:
-            for event in crash_events(run_dir, detail):
+            for event in crash_events(run_dir, detail, force_stopped=interrupts > 0):
                 fh.write(protocol.encode(event) + "\n")
                 history.apply(event)
     return history

@@ -8,6 +8,7 @@ with `.tmp-` so that start-up clean-up and the library can recognise leftovers.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -62,7 +63,12 @@ def atomic_dir(final: Path, *, replace: bool = False) -> Iterator[Path]:
             os.replace(tmp, final)
             shutil.rmtree(old, ignore_errors=True)
         else:
-            os.replace(tmp, final)
+            try:
+                os.rename(tmp, final)
+            except OSError as exc:  # another process created `final` since the check above
+                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY) or final.exists():
+                    raise FileExistsError(f"{final} already exists") from None
+                raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -73,3 +79,32 @@ def _fsync_tree(folder: Path) -> None:
         if path.is_file():
             with contextlib.suppress(OSError), open(path, "rb") as fh:
                 os.fsync(fh.fileno())
+
+
+def clean_leftovers(folder: Path, max_age_s: float = 3600.0) -> list[Path]:
+    """Remove `.tmp-*` entries that nothing has written to for `max_age_s` (a crash's leftovers).
+
+    Age is the newest modification time of anything inside, so a large export still being
+    written by another studio instance is left alone.
+    """
+    import time
+
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    now = time.time()
+    for entry in folder.iterdir():
+        if not entry.name.startswith(TMP_PREFIX):
+            continue
+        try:
+            newest = max([entry.stat().st_mtime] + [p.stat().st_mtime for p in entry.rglob("*")])
+        except OSError:
+            continue
+        if now - newest > max_age_s:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+            removed.append(entry)
+    return removed

@@ -58,9 +58,8 @@ def create_run(workspace: Workspace, config: RunConfig) -> Path:
     model_path = Path(config.model.name_or_path).expanduser()
     if model_path.exists():
         config.model.name_or_path = str(model_path.resolve())
-    run_id = workspace.new_run_id(config.name)
-    run_dir = workspace.run_dir(run_id)
-    run_dir.mkdir(parents=True)
+    run_dir = workspace.new_run_dir(config.name)
+    run_id = run_dir.name
     save_config(config, run_dir / RUN_CONFIG,
                 header=f"LoRA Studio run {run_id}\nRepeat it with: studio train --config {run_dir / RUN_CONFIG}")
     return run_dir

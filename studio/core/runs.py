@@ -78,17 +78,37 @@ def load_run(run_dir: Path) -> RunInfo:
     return RunInfo(run_dir.name, run_dir, history, config, error)
 
 
-def crash_events(run_dir: Path, detail: str = "") -> list[dict]:
-    """The error + done pair that stands for a worker that died without reporting."""
+def crash_events(run_dir: Path, detail: str = "", *, force_stopped: bool = False) -> list[dict]:
+    """The error + done pair that stands for a worker that ended without reporting: it crashed
+    (or was killed), or it was force-stopped after a cancel it did not answer in time."""
     ckpt = latest_checkpoint(run_dir)
-    message = "the worker stopped without finishing (killed, out of memory or crashed)"
+    if force_stopped:
+        kind, status = "force_stopped", "cancelled"
+        message = "the worker did not stop in time after cancel and was force-stopped"
+    else:
+        kind, status = "crashed", "failed"
+        message = "the worker stopped without finishing (killed, out of memory or crashed)"
     return [
-        protocol.make("error", kind="crashed", message=f"{message}{': ' + detail if detail else ''}",
+        protocol.make("error", kind=kind, message=f"{message}{': ' + detail if detail else ''}",
                       hint=(f"resume from {ckpt.name} with `studio train --resume {run_dir.name}`" if ckpt
                             else "no checkpoint was saved; start the run again"),
                       checkpoint=str(ckpt) if ckpt else None),
-        protocol.make("done", status="failed", checkpoint=str(ckpt) if ckpt else None),
+        protocol.make("done", status=status, checkpoint=str(ckpt) if ckpt else None),
     ]
+
+
+def remove_incomplete_checkpoints(run_dir: Path) -> list[Path]:
+    """Delete checkpoint folders without the completion mark (cut short by a crash or a full
+    disk). Call only while holding the run's lock: a live worker may be writing one."""
+    import shutil
+
+    removed = []
+    folder = run_dir / CHECKPOINTS
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if _CKPT_RE.match(path.name) and not (path / COMPLETE_MARK).is_file():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def list_runs(runs_dir: Path) -> list[RunInfo]:

@@ -36,6 +36,9 @@ def worker_env() -> dict[str, str]:
     # Quiet the libraries' own progress bars: the worker reports progress as events.
     env.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     env.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    # Nothing is sent anywhere: no usage telemetry from the Hugging Face libraries.
+    env["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    env.setdefault("DO_NOT_TRACK", "1")
     # Make `import studio` work from a source checkout that is not installed.
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH", "")]))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import platformdirs
 
+from studio.core.atomic import clean_leftovers
 from studio.core.errors import WorkspaceError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -58,6 +59,7 @@ class Workspace:
         try:
             for sub in (ws.runs_dir, ws.adapters_dir, ws.exports_dir):
                 sub.mkdir(parents=True, exist_ok=True)
+                clean_leftovers(sub)
         except OSError as exc:
             raise WorkspaceError(f"cannot create the workspace at {ws.home}: {exc.strerror}",
                                  hint="pass --home DIR or set STUDIO_HOME to a writable folder") from None
@@ -89,14 +91,21 @@ class Workspace:
     def adapter_dir(self, name: str) -> Path:
         return self.adapters_dir / check_name(name, "adapter name")
 
-    def new_run_id(self, label: str) -> str:
-        """Time-ordered and unique: 20261123-081500-<label>[-2]."""
+    def new_run_dir(self, label: str) -> Path:
+        """Create a time-ordered, unique run folder: runs/20261123-081500-<label>[-2].
+
+        mkdir is the reservation, so two studio instances starting runs at the same second
+        cannot share a folder."""
         base = f"{time.strftime('%Y%m%d-%H%M%S')}-{slug(label, 48)}"
-        run_id, n = base, 1
-        while (self.runs_dir / run_id).exists():
-            n += 1
-            run_id = f"{base}-{n}"
-        return run_id
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            path = self.runs_dir / (base if n == 1 else f"{base}-{n}")
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+        raise WorkspaceError(f"cannot create a run folder in {self.runs_dir}")
 
     def free_adapter_name(self, name: str) -> str:
         """`name` if unused, else the next free version name-v2, name-v3, ..."""

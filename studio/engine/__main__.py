@@ -69,13 +69,21 @@ def _train(run_dir: Path, resume: bool) -> int:
         return EXIT_USER
     emitter = Emitter(events_path=run_dir / EVENTS, log_path=run_dir / WORKER_LOG)
     controls = Controls().start()
+    _offline_unless_hub(run_dir)
     emitter.emit("hello", worker="train", pid=os.getpid(), run_id=run_dir.name, resume=resume,
                  python=sys.version.split()[0])
     stages = Stages(emitter)
     stages.enter("import", "starting the training worker")
 
     def body() -> dict[str, Any]:
+        from studio.core.runs import remove_incomplete_checkpoints
+
+        for path in remove_incomplete_checkpoints(run_dir):
+            emitter.emit("log", message=f"removed incomplete checkpoint {path.name}")
         _quiet_libraries()
+        from studio.engine import failpoints
+
+        failpoints.install()
         emitter.emit("log", environment=environment())
         from studio.engine.training import run_training
 
@@ -86,6 +94,21 @@ def _train(run_dir: Path, resume: bool) -> int:
     finally:
         emitter.close()
         lock.release()
+
+
+def _offline_unless_hub(run_dir: Path) -> None:
+    """A run on a local model folder never touches the network (set before huggingface_hub is
+    imported, which reads the flag once)."""
+    from studio.core.config_io import load_config
+    from studio.core.runs import RUN_CONFIG
+
+    try:
+        name = load_config(run_dir / RUN_CONFIG).model.name_or_path
+    except StudioError:
+        return  # reported properly once training starts
+    if name and Path(name).expanduser().is_dir():
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 
 def _guarded(emitter: Emitter, body: Callable[[], dict[str, Any] | None]) -> int:
@@ -101,9 +124,9 @@ def _guarded(emitter: Emitter, body: Callable[[], dict[str, Any] | None]) -> int
         return EXIT_CANCELLED
     except BaseException as exc:  # noqa: BLE001 - the worker must always report how it ended
         traceback.print_exc()
-        oom = out_of_memory_error(exc)
-        if oom is not None:
-            emitter.emit("error", **oom.to_dict())
+        known = out_of_memory_error(exc) or disk_error(exc)
+        if known is not None:
+            emitter.emit("error", **known.to_dict())
         else:
             emitter.emit("error", kind="internal", message=f"{type(exc).__name__}: {exc}",
                          hint="this is a bug in LoRA Studio or a library; the traceback is in the worker log")
@@ -126,6 +149,19 @@ def out_of_memory_error(exc: BaseException) -> StudioError | None:
         hint="lower --batch-size (and raise --grad-accum to keep the effective batch), lower --max-len, "
              "use --quant 4bit, or turn on --grad-checkpointing; then resume the run with "
              "`studio train --resume RUN`, which continues from the last checkpoint")
+
+
+def disk_error(exc: BaseException) -> StudioError | None:
+    """A full disk (or a file-size limit) while writing: say where, and that resume is safe."""
+    import errno
+
+    if not isinstance(exc, OSError) or exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return None
+    where = f" while writing {exc.filename}" if exc.filename else ""
+    return StudioError(
+        f"the disk is full{where} ({exc.strerror})", kind="disk",
+        hint="free space on the disk that holds the workspace (or move it with --home / STUDIO_HOME), then "
+             "resume with `studio train --resume RUN`: the last complete checkpoint is intact")
 
 
 def environment() -> dict[str, Any]:

@@ -14,6 +14,7 @@ from studio.core.config_io import config_to_dict
 from studio.core.library import STUDIO_JSON, model_fingerprint
 from studio.core.run_history import RunHistory
 from studio.core.workspace import Workspace
+from studio.engine import failpoints
 
 HISTORY_POINTS = 200
 
@@ -30,6 +31,7 @@ def save_adapter(model: Any, tokenizer: Any, config: RunConfig, run_dir: Path, s
         try:
             with atomic_dir(workspace.adapter_dir(name)) as tmp:
                 model.save_pretrained(str(tmp))
+                failpoints.hit("kill_in_adapter_save")
                 tokenizer.save_pretrained(str(tmp))
                 _point_base_at_source(tmp, config, source)
                 lineage["name"] = name

@@ -15,6 +15,7 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from studio.core.runs import COMPLETE_MARK
+from studio.engine import failpoints
 from studio.engine.worker_io import Controls, Emitter
 
 
@@ -42,6 +43,10 @@ class ProtocolCallback(TrainerCallback):
         eta = elapsed / done * (state.max_steps - state.global_step) if done > 0 else None
         self.emitter.emit("progress", step=state.global_step, max_steps=state.max_steps,
                           epoch=round(state.epoch or 0.0, 4), eta_s=round(eta, 1) if eta is not None else None)
+        failpoints.hit("oom_at_step", state.global_step)
+        failpoints.hit("kill_at_step", state.global_step)
+        if self.controls.cancel.is_set() and failpoints.active("hang_on_cancel"):
+            failpoints.hit("hang_on_cancel")
         if self.controls.cancel.is_set() and not self.cancelled:
             self.cancelled = True
             control.should_save = True

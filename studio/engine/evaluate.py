@@ -13,7 +13,7 @@ from typing import Any
 from studio.core.config import ModelOptions
 from studio.core.datasets import import_dataset
 from studio.core.errors import DataError, ModelError
-from studio.core.library import ADAPTER_WEIGHTS
+from studio.core.library import read_adapter
 from studio.engine.worker_io import Controls, Emitter
 
 BATCH = 32
@@ -71,9 +71,10 @@ def evaluate_prompts(model_path: str, adapters: list[str], data: Path, emitter: 
     model = load_model(source, options, device)
     for i, adapter in enumerate(adapters):
         folder = Path(adapter)
-        if not (folder / ADAPTER_WEIGHTS).is_file():
-            raise ModelError(f"{folder} has no {ADAPTER_WEIGHTS}",
-                             hint="pass a PEFT adapter folder with safetensors weights")
+        problem = read_adapter(folder).broken
+        if problem:
+            raise ModelError(f"cannot use the adapter {folder}: {problem}",
+                             hint="pass a PEFT adapter folder with adapter_model.safetensors weights")
         if i == 0:
             model = PeftModel.from_pretrained(model, str(folder), adapter_name=f"a{i}")
         else:

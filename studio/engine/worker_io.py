@@ -39,8 +39,11 @@ class Emitter:
         line = protocol.encode(event) + "\n"
         with self._lock:
             if self._events is not None:
-                self._events.write(line)
-                self._events.flush()
+                try:
+                    self._events.write(line)
+                    self._events.flush()
+                except OSError:  # disk full: the parent still gets the event on stdout
+                    pass
             if self._out is not None:
                 try:
                     self._out.write(line)

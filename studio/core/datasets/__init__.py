@@ -46,6 +46,11 @@ def import_dataset(path: str | Path, fmt: str = "auto", columns: dict[str, str] 
         fmt = "text"
     elif fmt == "auto":
         sample = [item.data for item in good[:DETECT_SAMPLE] if isinstance(item.data, dict)]
+        if not sample:
+            first = good[0]
+            raise DataError(f"{path.name}:{first.line}: the rows are not records (this one is a "
+                            f"{type(first.data).__name__}, not an object with fields)",
+                            hint='write one JSON object per line, e.g. {"messages": [{"role": "user", ...}]}')
         fmt, columns = detect_format(sample, columns)
     check_mapping(fmt, columns, set(available))
     report = ImportReport(str(path), kind, fmt, detected, rows_total=len(items), columns=available)

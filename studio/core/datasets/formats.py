@@ -56,8 +56,11 @@ def detect_format(rows: list[dict[str, Any]], columns: dict[str, str]) -> tuple[
             votes[(guess[0], tuple(sorted(guess[1].items())))] += 1
     if not votes:
         seen = sorted({k for row in rows for k in row})
+        near = [f"{fmt} records need {' and '.join(repr(r) for r in req)}" for fmt, req in REQUIRED.items()
+                if len(req) > 1 and set(req) & set(seen)]
         raise DataError(
-            f"cannot tell the dataset format from its columns: {', '.join(seen) or '(none)'}",
+            f"cannot tell the dataset format from its columns: {', '.join(seen) or '(none)'}"
+            + (f" ({'; '.join(near)})" if near else ""),
             hint="name the format and columns, e.g. --format completion --columns "
                  "prompt=<column>,completion=<column>; formats: chat (messages), sharegpt "
                  "(conversations), alpaca (instruction/input/output), completion (prompt/completion), "

@@ -134,7 +134,12 @@ def _json(path: Path) -> Iterator[RawRow | RowError]:
         yield RawRow(item, line)
         pos = _skip_ws(text, end)
         if pos < len(text) and text[pos] == ",":
+            comma = pos
             pos = _skip_ws(text, pos + 1)
+            if pos < len(text) and text[pos] == "]":
+                yield RowError(path.name, text.count("\n", 0, comma) + 1, "invalid JSON",
+                               "trailing comma before ']' (JSON does not allow it)")
+                return
         elif pos < len(text) and text[pos] != "]":
             yield RowError(path.name, text.count("\n", 0, pos) + 1, "invalid JSON",
                            "expected ',' or ']' after a record; the rest of the file was not read")
