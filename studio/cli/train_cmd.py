@@ -70,6 +70,10 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
 
 def run(args: argparse.Namespace) -> int:
     ws = workspace(args)
+    from studio.engine.distributed import launched_by_torchrun
+
+    if launched_by_torchrun():
+        return _run_under_launcher(args, ws)
     if args.resume:
         given = [flag for flag, key, _, _ in config_flags() if getattr(args, key, None) is not None]
         if given or args.config or args.set:
@@ -94,6 +98,20 @@ def run(args: argparse.Namespace) -> int:
               f"(rank {config.lora.rank}, {config.model.quant}); folder {run_dir}")
     history = run_worker(run_dir, quiet=args.json)
     return _finish(args, history, run_dir)
+
+
+def _run_under_launcher(args: argparse.Namespace, ws: Any) -> int:
+    """torchrun / accelerate launch started this process as one rank: train here, in-process."""
+    from studio.engine import distributed
+
+    def prepare() -> tuple[Any, bool]:
+        if args.resume:
+            return ws.resolve_run(args.resume), True
+        config = resolve_config(args)
+        precheck(config)
+        return create_run(ws, config), False
+
+    return distributed.run(prepare)
 
 
 def _finish(args: argparse.Namespace, history: Any, run_dir: Any) -> int:

@@ -13,17 +13,11 @@ worker that is still starting from one that died.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import traceback
 from pathlib import Path
-from typing import Any, Callable
 
-from studio.core.errors import StudioError
-from studio.engine.stages import Stages
+from studio.engine.outcome import EXIT_USER, guarded
 from studio.engine.worker_io import Controls, Emitter
-
-EXIT_OK, EXIT_FAILED, EXIT_USER, EXIT_CANCELLED = 0, 1, 2, 130
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,10 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo-model":
         from studio.engine.demo_model import build_demo_model
 
-        return _guarded(emitter, lambda: build_demo_model(args.out, emitter))
+        return guarded(emitter, lambda: build_demo_model(args.out, emitter))
     from studio.engine.evaluate import evaluate_prompts
 
-    return _guarded(emitter, lambda: evaluate_prompts(args.model, args.adapter, args.data, emitter,
+    return guarded(emitter, lambda: evaluate_prompts(args.model, args.adapter, args.data, emitter,
                                                       controls, args.max_new_tokens, args.limit))
 
 
@@ -60,6 +54,7 @@ def _train(run_dir: Path, resume: bool) -> int:
     from filelock import FileLock, Timeout
 
     from studio.core.runs import EVENTS, LOCK, WORKER_LOG
+    from studio.engine.train_session import train_run
 
     lock = FileLock(str(run_dir / LOCK), timeout=0)
     try:
@@ -68,132 +63,11 @@ def _train(run_dir: Path, resume: bool) -> int:
         print(f"run {run_dir.name} is already being trained by another worker", file=sys.stderr)
         return EXIT_USER
     emitter = Emitter(events_path=run_dir / EVENTS, log_path=run_dir / WORKER_LOG)
-    controls = Controls().start()
-    _offline_unless_hub(run_dir)
-    emitter.emit("hello", worker="train", pid=os.getpid(), run_id=run_dir.name, resume=resume,
-                 python=sys.version.split()[0])
-    stages = Stages(emitter)
-    stages.enter("import", "starting the training worker")
-
-    def body() -> dict[str, Any]:
-        from studio.core.runs import remove_incomplete_checkpoints
-
-        for path in remove_incomplete_checkpoints(run_dir):
-            emitter.emit("log", message=f"removed incomplete checkpoint {path.name}")
-        _quiet_libraries()
-        from studio.engine import failpoints
-
-        failpoints.install()
-        emitter.emit("log", environment=environment())
-        from studio.engine.training import run_training
-
-        return run_training(run_dir, emitter, controls, stages, resume)
-
     try:
-        return _guarded(emitter, body)
+        return train_run(run_dir, resume, emitter, Controls().start())
     finally:
         emitter.close()
         lock.release()
-
-
-def _offline_unless_hub(run_dir: Path) -> None:
-    """A run on a local model folder never touches the network (set before huggingface_hub is
-    imported, which reads the flag once)."""
-    from studio.core.config_io import load_config
-    from studio.core.runs import RUN_CONFIG
-
-    try:
-        name = load_config(run_dir / RUN_CONFIG).model.name_or_path
-    except StudioError:
-        return  # reported properly once training starts
-    if name and Path(name).expanduser().is_dir():
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["HF_DATASETS_OFFLINE"] = "1"
-
-
-def _guarded(emitter: Emitter, body: Callable[[], dict[str, Any] | None]) -> int:
-    """Run a command; every way out sends one `done` event with the matching exit code."""
-    try:
-        result = body() or {}
-    except StudioError as exc:
-        emitter.emit("error", **exc.to_dict())
-        emitter.emit("done", status="failed")
-        return EXIT_USER
-    except KeyboardInterrupt:
-        emitter.emit("done", status="cancelled")
-        return EXIT_CANCELLED
-    except BaseException as exc:  # noqa: BLE001 - the worker must always report how it ended
-        traceback.print_exc()
-        known = out_of_memory_error(exc) or disk_error(exc)
-        if known is not None:
-            emitter.emit("error", **known.to_dict())
-        else:
-            emitter.emit("error", kind="internal", message=f"{type(exc).__name__}: {exc}",
-                         hint="this is a bug in LoRA Studio or a library; the traceback is in the worker log")
-        emitter.emit("done", status="failed")
-        return EXIT_FAILED
-    status = result.pop("status", "completed")
-    emitter.emit("done", status=status, **result)
-    return EXIT_CANCELLED if status == "cancelled" else EXIT_OK
-
-
-def out_of_memory_error(exc: BaseException) -> StudioError | None:
-    text = str(exc)
-    is_oom = (type(exc).__name__ == "OutOfMemoryError" or isinstance(exc, MemoryError)
-              or "out of memory" in text.lower() or "can't allocate memory" in text.lower())
-    if not is_oom:
-        return None
-    return StudioError(
-        "out of memory: " + (text.splitlines()[0][:300] if text else type(exc).__name__),
-        kind="oom",
-        hint="lower --batch-size (and raise --grad-accum to keep the effective batch), lower --max-len, "
-             "use --quant 4bit, or turn on --grad-checkpointing; then resume the run with "
-             "`studio train --resume RUN`, which continues from the last checkpoint")
-
-
-def disk_error(exc: BaseException) -> StudioError | None:
-    """A full disk (or a file-size limit) while writing: say where, and that resume is safe."""
-    import errno
-
-    if not isinstance(exc, OSError) or exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return None
-    where = f" while writing {exc.filename}" if exc.filename else ""
-    return StudioError(
-        f"the disk is full{where} ({exc.strerror})", kind="disk",
-        hint="free space on the disk that holds the workspace (or move it with --home / STUDIO_HOME), then "
-             "resume with `studio train --resume RUN`: the last complete checkpoint is intact")
-
-
-def environment() -> dict[str, Any]:
-    import torch
-    import transformers
-
-    import peft
-
-    env: dict[str, Any] = {"torch": torch.__version__, "transformers": transformers.__version__,
-                           "peft": peft.__version__, "cuda": torch.cuda.is_available()}
-    try:
-        import bitsandbytes
-
-        env["bitsandbytes"] = bitsandbytes.__version__
-    except Exception:  # bitsandbytes is optional at run time for unquantized training
-        env["bitsandbytes"] = None
-    if torch.cuda.is_available():
-        props = torch.cuda.get_device_properties(0)
-        env["device"] = props.name
-        env["device_memory"] = props.total_memory
-    else:
-        env["device"] = "cpu"
-    return env
-
-
-def _quiet_libraries() -> None:
-    import logging
-    import warnings
-
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    for name in ("bitsandbytes", "transformers.modeling_utils"):
-        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from studio.core.runs import COMPLETE_MARK
 from studio.engine import failpoints
+from studio.engine.distributed import sync_flag
 from studio.engine.worker_io import Controls, Emitter
 
 
@@ -45,9 +46,10 @@ class ProtocolCallback(TrainerCallback):
                           epoch=round(state.epoch or 0.0, 4), eta_s=round(eta, 1) if eta is not None else None)
         failpoints.hit("oom_at_step", state.global_step)
         failpoints.hit("kill_at_step", state.global_step)
-        if self.controls.cancel.is_set() and failpoints.active("hang_on_cancel"):
+        cancel = sync_flag(self.controls.cancel.is_set())  # every rank stops at the same step
+        if cancel and failpoints.active("hang_on_cancel"):
             failpoints.hit("hang_on_cancel")
-        if self.controls.cancel.is_set() and not self.cancelled:
+        if cancel and not self.cancelled:
             self.cancelled = True
             control.should_save = True
             control.should_training_stop = True

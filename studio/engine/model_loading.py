@@ -86,7 +86,8 @@ def load_model(source: str, options: ModelOptions, device: str, *, quant: str | 
             bnb_4bit_compute_dtype=dtype, bnb_4bit_quant_storage=dtype)
     elif quant == "8bit":
         kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
-    if device == "cuda":
+    if device == "cuda" and not _sharded_launch():
+        # One full replica per process (single GPU or DDP); FSDP / DeepSpeed place weights themselves.
         kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     try:
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
@@ -95,6 +96,12 @@ def load_model(source: str, options: ModelOptions, device: str, *, quant: str | 
     if device == "mps" and quant == "none":
         model = model.to("mps")
     return model
+
+
+def _sharded_launch() -> bool:
+    """accelerate launch with an FSDP or DeepSpeed config sets these for every process."""
+    return any(os.environ.get(name, "").lower() in ("1", "true")
+               for name in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"))
 
 
 def _load_error(source: str, exc: Exception, what: str) -> ModelError:

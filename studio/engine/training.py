@@ -18,6 +18,7 @@ from studio.core.datasets import Record, fingerprint, import_dataset, require_cl
 from studio.core.errors import DataError, ModelError
 from studio.core.run_history import RunHistory
 from studio.core.runs import CHECKPOINTS, EVENTS, RUN_CONFIG, latest_checkpoint
+from studio.engine.distributed import CountingCollator, launched_by_torchrun, rank_summaries
 from studio.engine.stages import Stages
 from studio.engine.worker_io import Controls, Emitter
 
@@ -73,10 +74,19 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
     output_dir = run_dir / CHECKPOINTS
     trainer, callback = build_trainer(model, tokenizer, config, train_set, eval_set, output_dir,
                                       run_dir, emitter, controls, device, dtype)
+    counter = None
+    if launched_by_torchrun():
+        counter = CountingCollator(trainer.data_collator, model)
+        trainer.data_collator = counter
     stages.enter("train", "resuming from " + checkpoint.name if checkpoint else "training")
     started = time.monotonic()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_seconds = time.monotonic() - started
+    if counter is not None:
+        ranks = rank_summaries(counter, model, trainer.state.global_step)
+        emitter.emit("distributed", world_size=len(ranks), ranks=ranks)
+    if not trainer.is_world_process_zero():  # rank 0 alone writes the adapter
+        return {"status": "cancelled" if callback.cancelled else "completed"}
     if callback.cancelled:
         last = latest_checkpoint(run_dir)
         return {"status": "cancelled", "checkpoint": str(last) if last else None, "step": trainer.state.global_step}

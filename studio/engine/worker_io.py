@@ -15,14 +15,23 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from studio.core import protocol
 
 
 class Emitter:
-    def __init__(self, events_path: Path | None = None, log_path: Path | None = None) -> None:
+    """Writes events to the private stdout and the run's events.jsonl.
+
+    `human` (for runs launched by torchrun, where a terminal rather than a parent reads stdout)
+    turns each event into a line of text, or None to skip it, instead of a JSON line.
+    `to_stdout=False` (ranks other than 0) writes nothing to stdout.
+    """
+
+    def __init__(self, events_path: Path | None = None, log_path: Path | None = None, *,
+                 human: Callable[[dict[str, Any]], str | None] | None = None, to_stdout: bool = True) -> None:
         self._lock = threading.Lock()
+        self._human = human
         sys.stdout.flush()
         self._out: IO[str] | None = io.TextIOWrapper(os.fdopen(os.dup(1), "wb", buffering=0),
                                                      encoding="utf-8", line_buffering=True)
@@ -33,6 +42,8 @@ class Emitter:
         os.dup2(2, 1)
         sys.stdout = sys.stderr
         self._events: IO[str] | None = open(events_path, "a", encoding="utf-8") if events_path else None
+        if not to_stdout:
+            self._out = None
 
     def emit(self, type_: str, **fields: Any) -> dict[str, Any]:
         event = protocol.make(type_, **fields)
@@ -45,8 +56,10 @@ class Emitter:
                 except OSError:  # disk full: the parent still gets the event on stdout
                     pass
             if self._out is not None:
+                text = line if self._human is None else self._human(event)
                 try:
-                    self._out.write(line)
+                    if text:
+                        self._out.write(text if text.endswith("\n") else text + "\n")
                 except (BrokenPipeError, OSError, ValueError):
                     self._out = None  # parent gone: keep training, events.jsonl still records
         return event

@@ -1,0 +1,90 @@
+"""One training attempt inside a worker: hello, stages, and the outcome, around run_training.
+
+Shared by the normal worker (`python -m studio.engine train`) and by `studio train` launched
+under torchrun (studio/engine/distributed.py), which differ only in how events leave the
+process and who holds the run's lock.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from studio.core.errors import StudioError
+from studio.engine.outcome import guarded
+from studio.engine.stages import Stages
+from studio.engine.worker_io import Controls, Emitter
+
+
+def train_run(run_dir: Path, resume: bool, emitter: Emitter, controls: Controls) -> int:
+    offline_unless_hub(run_dir)
+    emitter.emit("hello", worker="train", pid=os.getpid(), run_id=run_dir.name, resume=resume,
+                 python=sys.version.split()[0])
+    stages = Stages(emitter)
+    stages.enter("import", "starting the training worker")
+
+    def body() -> dict[str, Any]:
+        from studio.core.runs import remove_incomplete_checkpoints
+
+        if int(os.environ.get("RANK", "0")) == 0:
+            for path in remove_incomplete_checkpoints(run_dir):
+                emitter.emit("log", message=f"removed incomplete checkpoint {path.name}")
+        quiet_libraries()
+        from studio.engine import failpoints
+
+        failpoints.install()
+        emitter.emit("log", environment=environment())
+        from studio.engine.training import run_training
+
+        return run_training(run_dir, emitter, controls, stages, resume)
+
+    return guarded(emitter, body)
+
+
+def offline_unless_hub(run_dir: Path) -> None:
+    """A run on a local model folder never touches the network (set before huggingface_hub is
+    imported, which reads the flag once)."""
+    from studio.core.config_io import load_config
+    from studio.core.runs import RUN_CONFIG
+
+    try:
+        name = load_config(run_dir / RUN_CONFIG).model.name_or_path
+    except StudioError:
+        return  # reported properly once training starts
+    if name and Path(name).expanduser().is_dir():
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["HF_DATASETS_OFFLINE"] = "1"
+
+
+def environment() -> dict[str, Any]:
+    import peft
+    import torch
+    import transformers
+
+    env: dict[str, Any] = {"torch": torch.__version__, "transformers": transformers.__version__,
+                           "peft": peft.__version__, "cuda": torch.cuda.is_available(),
+                           "world_size": int(os.environ.get("WORLD_SIZE", "1"))}
+    try:
+        import bitsandbytes
+
+        env["bitsandbytes"] = bitsandbytes.__version__
+    except Exception:  # bitsandbytes is optional at run time for unquantized training
+        env["bitsandbytes"] = None
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        env["device"] = props.name
+        env["device_memory"] = props.total_memory
+    else:
+        env["device"] = "cpu"
+    return env
+
+
+def quiet_libraries() -> None:
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    for name in ("bitsandbytes", "transformers.modeling_utils"):
+        logging.getLogger(name).setLevel(logging.ERROR)
