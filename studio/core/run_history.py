@@ -93,12 +93,8 @@ class RunHistory:
     @classmethod
     def from_file(cls, path: Path) -> "RunHistory":
         history = cls()
-        if path.is_file():
-            with open(path, "rb") as fh:
-                for line in fh:
-                    event = protocol.decode(line)
-                    if event is not None:
-                        history.apply(event)
+        for event in read_events(path):
+            history.apply(event)
         return history
 
 

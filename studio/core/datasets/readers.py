@@ -94,15 +94,7 @@ def _looks_like_jsonl(path: Path) -> bool:
 
 
 def _json(path: Path) -> Iterator[RawRow | RowError]:
-    raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path.name}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})",
-                        hint="re-save the file as UTF-8") from None
+    text = _read_text(path)
     decoder = json.JSONDecoder()
     pos = _skip_ws(text, 0)
     if text.startswith("{", pos):
@@ -158,14 +150,18 @@ def _json_file_error(path: Path, exc: Exception) -> DataError:
     return DataError(f"{where}: invalid JSON: {getattr(exc, 'msg', exc)}", hint="fix the JSON syntax")
 
 
-def _csv(path: Path) -> Iterator[RawRow | RowError]:
+def _read_text(path: Path, hint: str = "re-save the file as UTF-8") -> str:
+    """The whole file as text (a BOM is dropped); a non-UTF-8 byte is reported with its line."""
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path.name}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})",
-                        hint="re-save the file as UTF-8 (in a spreadsheet: CSV UTF-8)") from None
+        raise DataError(f"{path.name}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})", hint=hint) from None
+
+
+def _csv(path: Path) -> Iterator[RawRow | RowError]:
+    text = _read_text(path, hint="re-save the file as UTF-8 (in a spreadsheet: CSV UTF-8)")
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
@@ -228,13 +224,7 @@ def _arrow(path: Path) -> Iterator[RawRow | RowError]:
 
 def _text(path: Path) -> Iterator[RawRow | RowError]:
     """Paragraphs (separated by blank lines) become one text record each."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path.name}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})",
-                        hint="re-save the file as UTF-8") from None
+    text = _read_text(path)
     paragraph: list[str] = []
     start = 1
     for number, line in enumerate(text.splitlines(), start=1):
