@@ -91,6 +91,15 @@ def crash_events(run_dir: Path, detail: str = "") -> list[dict]:
     ]
 
 
+def record_crash(run_dir: Path, detail: str = "") -> list[dict]:
+    """Append the crash events for a worker that exited without a `done` event; return them."""
+    events = crash_events(run_dir, detail)
+    with open(run_dir / EVENTS, "a", encoding="utf-8") as fh:
+        for event in events:
+            fh.write(protocol.encode(event) + "\n")
+    return events
+
+
 def list_runs(runs_dir: Path) -> list[RunInfo]:
     if not runs_dir.is_dir():
         return []

@@ -48,7 +48,8 @@ def import_dataset(path: str | Path, fmt: str = "auto", columns: dict[str, str] 
         sample = [item.data for item in good[:DETECT_SAMPLE] if isinstance(item.data, dict)]
         fmt, columns = detect_format(sample, columns)
     check_mapping(fmt, columns, set(available))
-    report = ImportReport(str(path), kind, fmt, detected, rows_total=len(items), columns=available)
+    report = ImportReport(str(path), kind, fmt, detected, rows_total=len(items), columns=available,
+                          mapping=dict(columns))
     for item in items:
         if isinstance(item, RowError):
             report.errors.append(item)

@@ -1,0 +1,194 @@
+"""The main window: a sidebar of pages, the pages, menus with shortcuts, and a status bar with the
+training device and the active run. Window geometry, the last page and splitter positions are
+kept in QSettings."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, QSize
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
+                               QStackedWidget, QWidget)
+
+from studio import __version__
+from studio.core.memory import format_bytes
+from studio.gui.app_context import AppContext
+from studio.gui.pages import page_classes
+from studio.gui.resources import icon
+from studio.gui.theme import CHOICES
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.setWindowTitle("LoRA Studio")
+        self.setWindowIcon(icon("app", "#2f6feb", 64))
+        self.sidebar = QListWidget()
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setFixedWidth(168)
+        self.sidebar.setIconSize(QSize(20, 20))
+        self.stack = QStackedWidget()
+        self.pages: list[QWidget] = []
+        for page_class in page_classes():
+            page = page_class(ctx)
+            self.pages.append(page)
+            self.stack.addWidget(page)
+            self.sidebar.addItem(QListWidgetItem(page.title))
+        self.sidebar.currentRowChanged.connect(self.show_page_index)
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.sidebar)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self.device_label = QLabel("Detecting the training device…")
+        self.run_label = QLabel("")
+        self.home_label = QLabel(f"Workspace: {ctx.workspace.home}")
+        self.statusBar().addWidget(self.device_label)
+        self.statusBar().addWidget(self.run_label, 1)
+        self.statusBar().addPermanentWidget(self.home_label)
+        ctx.device_changed.connect(self._show_device)
+        ctx.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        ctx.show_page.connect(self.show_page)
+        ctx.runs.run_event.connect(self._run_status)
+        ctx.runs.run_ended.connect(lambda run_id, status: self.run_label.setText(f"Run {run_id}: {status}"))
+        ctx.theme.changed.connect(self._restyle)
+        self._build_menus()
+        self._restyle()
+        self._restore()
+
+    # ---- pages ------------------------------------------------------------------------------------
+    def show_page_index(self, index: int) -> None:
+        if not 0 <= index < len(self.pages):
+            return
+        self.stack.setCurrentIndex(index)
+        if self.sidebar.currentRow() != index:
+            self.sidebar.setCurrentRow(index)
+        page = self.pages[index]
+        if hasattr(page, "on_shown"):
+            page.on_shown()
+
+    def show_page(self, title: str) -> None:
+        for i, page in enumerate(self.pages):
+            if page.title == title:
+                self.show_page_index(i)
+
+    def page(self, title: str) -> QWidget:
+        return next(p for p in self.pages if p.title == title)
+
+    # ---- menus and shortcuts --------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        quit_action = QAction("Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        view = bar.addMenu("&View")
+        for i, page in enumerate(self.pages):
+            action = QAction(page.title, self, shortcut=QKeySequence(f"Ctrl+{i + 1}"))
+            action.triggered.connect(lambda _checked=False, index=i: self.show_page_index(index))
+            view.addAction(action)
+            if hasattr(page, "actions_for_menu"):
+                menu = bar.addMenu(page.title)
+                for page_action in page.actions_for_menu():
+                    page_action.triggered.connect(lambda _checked=False, index=i: self.show_page_index(index))
+                    menu.addAction(page_action)
+                    self.addAction(page_action)
+        view.addSeparator()
+        themes = view.addMenu("Theme")
+        group = QActionGroup(self)
+        for choice in CHOICES:
+            action = QAction(choice.capitalize() + (" (follow the desktop)" if choice == "system" else ""), self,
+                             checkable=True, checked=self.ctx.theme.choice == choice)
+            action.triggered.connect(lambda _checked=False, c=choice: self.ctx.theme.set_choice(c))
+            group.addAction(action)
+            themes.addAction(action)
+        file_menu.addAction(quit_action)
+        help_menu = bar.addMenu("&Help")
+        shortcuts = QAction("Keyboard shortcuts", self, shortcut=QKeySequence("F1"))
+        shortcuts.triggered.connect(self._show_shortcuts)
+        about = QAction("About LoRA Studio", self)
+        about.triggered.connect(lambda: QMessageBox.about(
+            self, "LoRA Studio", f"LoRA Studio {__version__}\nFine-tune open LLMs with LoRA/QLoRA.\n"
+                                 f"Workspace: {self.ctx.workspace.home}"))
+        help_menu.addAction(shortcuts)
+        help_menu.addAction(about)
+
+    def _show_shortcuts(self) -> None:
+        lines = []
+        for action in self.findChildren(QAction):
+            if not action.shortcut().isEmpty() and action.text():
+                lines.append(f"{action.shortcut().toString(QKeySequence.SequenceFormat.NativeText):<16} "
+                             f"{action.text().replace('&', '')}")
+        QMessageBox.information(self, "Keyboard shortcuts", "\n".join(sorted(set(lines))))
+
+    # ---- status bar -------------------------------------------------------------------------------------
+    def _show_device(self) -> None:
+        device = self.ctx.device
+        if device is not None:
+            self.device_label.setText(("GPU: " if device.kind == "cuda" else "") + device.describe())
+
+    def _run_status(self, run_id: str, event: dict) -> None:
+        if event.get("type") not in ("progress", "stage", "hello"):
+            return
+        history = self.ctx.runs.history(run_id)
+        text = f"Training {run_id}: step {history.step}/{history.max_steps or '?'}"
+        loss = history.final_loss
+        if loss is not None:
+            text += f", loss {loss:.4f}"
+        if history.eta_s:
+            text += f", {format_eta(history.eta_s)} left"
+        self.run_label.setText(text)
+
+    def _restyle(self) -> None:
+        colors = self.ctx.theme.colors()
+        for i, page in enumerate(self.pages):
+            self.sidebar.item(i).setIcon(icon(page.icon_name, colors["text"]))
+
+    # ---- window state -----------------------------------------------------------------------------------
+    def _restore(self) -> None:
+        settings = self.ctx.settings
+        geometry = settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1440, 900)
+        state = settings.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        self.show_page_index(int(settings.value("window/page", 0) or 0))
+
+    def save_state(self) -> None:
+        settings = self.ctx.settings
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.setValue("window/state", self.saveState())
+        settings.setValue("window/page", self.stack.currentIndex())
+        for page in self.pages:
+            if hasattr(page, "save_state"):
+                page.save_state()
+        settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        active = self.ctx.runs.active_run()
+        if active is not None and not self.property("no_confirm"):
+            answer = QMessageBox.question(
+                self, "A run is training",
+                f"Run {active} is still training. Quit anyway? It will save a checkpoint and stop; "
+                "you can resume it later from the Runs page.")
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self.ctx.runs.shutdown()
+        self.save_state()
+        event.accept()
+
+
+def format_eta(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+

@@ -1,0 +1,82 @@
+"""A metric over training steps (loss, learning rate, ...), fast with hundreds of thousands of points.
+
+Redrawn by the page's 10 Hz timer, never per event. pyqtgraph draws only what is in view
+(clipToView) and at most about one point per pixel (peak downsampling keeps spikes visible), and
+the numpy arrays are rebuilt only when the run's history changed since the last frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QWidget
+
+from studio.gui.theme import Theme
+from studio.gui.widgets.plot_style import style_plot
+
+
+def series_arrays(series: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Steps and values as arrays, sorted by step (dicts keep insertion order, usually sorted)."""
+    steps = np.fromiter(series.keys(), dtype=np.float64, count=len(series))
+    values = np.fromiter(series.values(), dtype=np.float64, count=len(series))
+    if len(steps) > 1 and np.any(np.diff(steps) < 0):
+        order = np.argsort(steps, kind="stable")
+        steps, values = steps[order], values[order]
+    return steps, values
+
+
+class MetricPlot(pg.PlotWidget):
+    def __init__(self, theme: Theme, title: str, unit: str = "", transform: Callable[[np.ndarray], np.ndarray] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.theme = theme
+        self.title = title
+        self.unit = unit
+        self.transform = transform
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.setMenuEnabled(False)
+        self.hideButtons()
+        self.setMinimumHeight(150)
+        self.getPlotItem().addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self.getPlotItem().legend.setVisible(False)
+        theme.changed.connect(self.restyle)
+        self.restyle()
+
+    def restyle(self) -> None:
+        style_plot(self, self.theme, title=self.title + (f" ({self.unit})" if self.unit else ""), bottom="")
+        palette = self.theme.series()
+        for i, (name, curve) in enumerate(self.curves.items()):
+            curve.setPen(pg.mkPen(palette[i % len(palette)], width=2, style=curve.opts.get("_style")))
+            if curve.opts.get("symbol"):
+                curve.setSymbolBrush(palette[i % len(palette)])
+                curve.setSymbolPen(palette[i % len(palette)])
+
+    def curve(self, name: str, dashed: bool = False, points: bool = False) -> pg.PlotDataItem:
+        if name not in self.curves:
+            palette = self.theme.series()
+            color = palette[len(self.curves) % len(palette)]
+            style = pg.QtCore.Qt.PenStyle.DashLine if dashed else pg.QtCore.Qt.PenStyle.SolidLine
+            item = self.plot([], [], name=name, pen=pg.mkPen(color, width=2, style=style),
+                             symbol="o" if points else None, symbolSize=6, symbolBrush=color, symbolPen=color,
+                             skipFiniteCheck=True)
+            item.opts["_style"] = style
+            item.setDownsampling(auto=True, method="peak")
+            item.setClipToView(True)
+            self.curves[name] = item
+            self.getPlotItem().legend.setVisible(len(self.curves) > 1)
+        return self.curves[name]
+
+    def set_series(self, name: str, series: dict[int, float], dashed: bool = False, points: bool = False) -> None:
+        steps, values = series_arrays(series)
+        if self.transform is not None and len(values):
+            values = self.transform(values)
+        self.curve(name, dashed, points).setData(steps, values)
+
+    def clear_curves(self) -> None:
+        for curve in self.curves.values():
+            self.removeItem(curve)
+        self.curves.clear()
+        self.getPlotItem().legend.clear()
+        self.getPlotItem().legend.setVisible(False)
