@@ -50,10 +50,10 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.run_label, 1)
         self.statusBar().addPermanentWidget(self.home_label)
         ctx.device_changed.connect(self._show_device)
-        ctx.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        ctx.status_message.connect(self._status_message)
         ctx.show_page.connect(self.show_page)
         ctx.runs.run_event.connect(self._run_status)
-        ctx.runs.run_ended.connect(lambda run_id, status: self.run_label.setText(f"Run {run_id}: {status}"))
+        ctx.runs.run_ended.connect(self._run_ended)
         ctx.theme.changed.connect(self._restyle)
         self._build_menus()
         self._restyle()
@@ -140,6 +140,12 @@ class MainWindow(QMainWindow):
         if history.eta_s:
             text += f", {format_eta(history.eta_s)} left"
         self.run_label.setText(text)
+
+    def _status_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
+
+    def _run_ended(self, run_id: str, status: str) -> None:
+        self.run_label.setText(f"Run {run_id}: {status}")
 
     def _restyle(self) -> None:
         colors = self.ctx.theme.colors()

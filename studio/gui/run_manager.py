@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
@@ -23,6 +24,8 @@ from studio.core.runs import RUN_CONFIG, RunInfo, load_run, worker_alive
 from studio.core.workspace import Workspace
 from studio.gui.run_follower import RunFollower
 from studio.gui.training_client import TrainingClient
+
+NEW_RUN_S = 600        # a run folder without events this young may still get its worker
 
 
 class RunManager(QObject):
@@ -52,8 +55,9 @@ class RunManager(QObject):
         for run_id in sorted(present - set(self.infos)):
             info = load_run(runs_dir / run_id)
             self.infos[run_id] = info
-            if info.status == "running" and run_id not in self.live:
-                self._follow(info.path)
+            if run_id not in self.live and (info.status == "running" or (
+                    info.status == "created" and time.time() - (info.path / RUN_CONFIG).stat().st_mtime < NEW_RUN_S)):
+                self._follow(info.path)   # live elsewhere, or a worker about to start
             changed = True
         for run_id in set(self.infos) - present:
             if run_id not in self.live:

@@ -48,6 +48,7 @@ class DataPage(QWidget):
         self.ctx = ctx
         self.report: ImportReport | None = None
         self.preview: WorkerTask | None = None
+        self._preview_stale = True
         self.setAcceptDrops(True)
 
         self.path = QLineEdit()
@@ -57,6 +58,7 @@ class DataPage(QWidget):
         open_button.setObjectName("open-data")
         open_button.clicked.connect(self.choose_file)
         self.mapping = FormatMapping()
+        self.mapping.format.setToolTip(ctx.config.help("data.format"))
         self.mapping.format_chosen.connect(self._format_chosen)
         self.mapping.mapping_changed.connect(lambda mapping: ctx.config.set("data.columns", mapping))
         self.summary = QLabel()
@@ -200,11 +202,20 @@ class DataPage(QWidget):
         if key in ("", "data.eval_path"):
             self.eval_file.setText(self.ctx.config.get("data.eval_path"))
 
+    def on_shown(self) -> None:
+        if self._preview_stale:
+            self._preview_timer.start(0)
+
     # ---- token preview (worker) -------------------------------------------------------------------
     def start_preview(self, examples: list[int] | None = None) -> None:
+        """Tokenize in a worker; only while the page is visible (it costs a process and a few seconds)."""
         config = self.ctx.config.config
         if self.report is None or not self.report.records:
             return
+        if examples is None and not self.isVisible():
+            self._preview_stale = True
+            return
+        self._preview_stale = False
         model = config.model.name_or_path
         if not model or find_model_folder(model, config.model.revision) is None:
             message = ("Choose a base model on the Train page to see token lengths." if not model else

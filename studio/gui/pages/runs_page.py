@@ -80,7 +80,7 @@ class RunsPage(QWidget):
         layout.addWidget(splitter, 1)
 
         ctx.runs.run_started.connect(self.list.select)
-        ctx.runs.run_ended.connect(lambda run_id, _status: self._redraw(force=True))
+        ctx.runs.run_ended.connect(self._run_ended)
         self.timer = QTimer(self)
         self.timer.setInterval(FRAME_MS)
         self.timer.timeout.connect(self._tick)
@@ -133,6 +133,9 @@ class RunsPage(QWidget):
         if force or not live:
             self.log.poll()
             self._show_details(run_id)
+
+    def _run_ended(self, _run_id: str, _status: str) -> None:
+        self._redraw(force=True)
 
     def _draw_compare(self, force: bool = False) -> None:
         ids = self.list.checked()

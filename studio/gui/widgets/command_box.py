@@ -18,7 +18,7 @@ class CommandBox(QWidget):
         self.text.setReadOnly(True)
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.text.setFixedHeight(120)
+        self.text.setFixedHeight(150)
         self.text.setToolTip("The same run from a terminal or a script. `studio train --config FILE` reads a "
                              "saved YAML config too.")
         copy = QPushButton("Copy")

@@ -79,7 +79,6 @@ def make_editor(model: ConfigModel, key: str, parent: QWidget | None = None) -> 
         editor.editingFinished.connect(lambda: _commit(model, key, editor, editor.text()))
     if isinstance(editor, QAbstractSpinBox):
         editor.setKeyboardTracking(False)
-        editor.setButtonSymbols(QAbstractSpinBox.ButtonSymbols.NoButtons)
         editor.setMinimumWidth(90)
     editor.setObjectName(key)
     editor.setToolTip(meta.get("help", ""))

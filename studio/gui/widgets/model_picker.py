@@ -82,6 +82,7 @@ class ModelPicker(QWidget):
         for choice in dict.fromkeys(c for c in choices if c):
             self.combo.addItem(("Demo model: " if choice == demo else "") + choice, choice)
         self.combo.setCurrentIndex(0)
+        self.combo.lineEdit().setCursorPosition(0)
         self.combo.blockSignals(False)
 
     def _commit(self) -> None:
