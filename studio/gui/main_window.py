@@ -28,12 +28,11 @@ class MainWindow(QMainWindow):
         self.sidebar.setFixedWidth(168)
         self.sidebar.setIconSize(QSize(20, 20))
         self.stack = QStackedWidget()
-        self.pages: list[QWidget] = []
-        for page_class in page_classes():
-            page = page_class(ctx)
-            self.pages.append(page)
-            self.stack.addWidget(page)
-            self.sidebar.addItem(QListWidgetItem(page.title))
+        self.page_classes = page_classes()
+        self._built: dict[int, QWidget] = {}
+        for page_class in self.page_classes:
+            self.stack.addWidget(QWidget())            # placeholder until the page is first needed
+            self.sidebar.addItem(QListWidgetItem(page_class.title))
         self.sidebar.currentRowChanged.connect(self.show_page_index)
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -60,23 +59,44 @@ class MainWindow(QMainWindow):
         self._restore()
 
     # ---- pages ------------------------------------------------------------------------------------
+    def page_at(self, index: int) -> QWidget:
+        """The page at `index`, built on first use (so start-up builds only the page shown)."""
+        if index not in self._built:
+            page = self.page_classes[index](self.ctx)
+            placeholder = self.stack.widget(index)
+            self.stack.insertWidget(index, page)
+            self.stack.removeWidget(placeholder)
+            placeholder.deleteLater()
+            self._built[index] = page
+        return self._built[index]
+
+    @property
+    def pages(self) -> list[QWidget]:
+        return [self.page_at(i) for i in range(len(self.page_classes))]
+
+    def build_remaining_pages(self) -> None:
+        """After the window is shown: build the other pages so that switching is instant."""
+        for index in range(len(self.page_classes)):
+            self.page_at(index)
+
     def show_page_index(self, index: int) -> None:
-        if not 0 <= index < len(self.pages):
+        if not 0 <= index < len(self.page_classes):
             return
+        page = self.page_at(index)
         self.stack.setCurrentIndex(index)
         if self.sidebar.currentRow() != index:
             self.sidebar.setCurrentRow(index)
-        page = self.pages[index]
         if hasattr(page, "on_shown"):
             page.on_shown()
 
     def show_page(self, title: str) -> None:
-        for i, page in enumerate(self.pages):
-            if page.title == title:
+        for i, page_class in enumerate(self.page_classes):
+            if page_class.title == title:
                 self.show_page_index(i)
 
     def page(self, title: str) -> QWidget:
-        return next(p for p in self.pages if p.title == title)
+        index = next(i for i, c in enumerate(self.page_classes) if c.title == title)
+        return self.page_at(index)
 
     # ---- menus and shortcuts --------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -85,16 +105,17 @@ class MainWindow(QMainWindow):
         quit_action = QAction("Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         view = bar.addMenu("&View")
-        for i, page in enumerate(self.pages):
-            action = QAction(page.title, self, shortcut=QKeySequence(f"Ctrl+{i + 1}"))
+        for i, page_class in enumerate(self.page_classes):
+            action = QAction(page_class.title, self, shortcut=QKeySequence(f"Ctrl+{i + 1}"))
             action.triggered.connect(lambda _checked=False, index=i: self.show_page_index(index))
             view.addAction(action)
-            if hasattr(page, "actions_for_menu"):
-                menu = bar.addMenu(page.title)
-                for page_action in page.actions_for_menu():
-                    page_action.triggered.connect(lambda _checked=False, index=i: self.show_page_index(index))
-                    menu.addAction(page_action)
-                    self.addAction(page_action)
+            entries = getattr(page_class, "menu", [])
+            menu = bar.addMenu(page_class.title) if entries else None
+            for text, shortcut, method in entries:
+                page_action = QAction(text, self, shortcut=QKeySequence(shortcut))
+                page_action.triggered.connect(lambda _checked=False, index=i, name=method: self._run_page_action(index, name))
+                menu.addAction(page_action)
+                self.addAction(page_action)
         view.addSeparator()
         themes = view.addMenu("Theme")
         group = QActionGroup(self)
@@ -114,6 +135,10 @@ class MainWindow(QMainWindow):
                                  f"Workspace: {self.ctx.workspace.home}"))
         help_menu.addAction(shortcuts)
         help_menu.addAction(about)
+
+    def _run_page_action(self, index: int, method: str) -> None:
+        self.show_page_index(index)
+        getattr(self.page_at(index), method)()
 
     def _show_shortcuts(self) -> None:
         lines = []
@@ -149,8 +174,8 @@ class MainWindow(QMainWindow):
 
     def _restyle(self) -> None:
         colors = self.ctx.theme.colors()
-        for i, page in enumerate(self.pages):
-            self.sidebar.item(i).setIcon(icon(page.icon_name, colors["text"]))
+        for i, page_class in enumerate(self.page_classes):
+            self.sidebar.item(i).setIcon(icon(page_class.icon_name, colors["text"]))
 
     # ---- window state -----------------------------------------------------------------------------------
     def _restore(self) -> None:
@@ -170,9 +195,6 @@ class MainWindow(QMainWindow):
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState())
         settings.setValue("window/page", self.stack.currentIndex())
-        for page in self.pages:
-            if hasattr(page, "save_state"):
-                page.save_state()
         settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -1,8 +1,10 @@
 """The app's pages, in sidebar order. Adding a page is one line here.
 
 A page is a QWidget class with `title` and `icon_name` attributes (an SVG in resources/icons),
-built as `Page(ctx: AppContext)`. Optional: `actions()` returns QActions (with shortcuts) for
-the page's menu, and `on_shown()` is called each time the page is switched to.
+built as `Page(ctx: AppContext)`. Optional: `menu`, a list of (text, shortcut, method name) for
+the page's menu in the menu bar, and `on_shown()`, called each time the page is switched to.
+Pages are built when first needed, so a page module must not import pyqtgraph at import time
+(use widgets.plot_style.pyqtgraph() inside the widget).
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ PREVIEW_EXAMPLES = 8
 class DataPage(QWidget):
     title = "Data"
     icon_name = "data"
+    menu = [("Open dataset…", "Ctrl+O", "choose_file")]
 
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()

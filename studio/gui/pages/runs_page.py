@@ -8,7 +8,7 @@ sending hundreds of events a second costs the GUI a few redraws, not hundreds.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox, QSplitter, QTabWidget, QTextBrowser, QVBoxLayout, QWidget
 
 from studio.core.memory import format_bytes
@@ -29,6 +29,7 @@ LOG_EVERY = 5
 class RunsPage(QWidget):
     title = "Runs"
     icon_name = "runs"
+    menu = [("Cancel the selected run", "Ctrl+.", "cancel"), ("Resume the selected run", "Ctrl+R", "resume")]
 
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
@@ -86,13 +87,6 @@ class RunsPage(QWidget):
         self.timer.timeout.connect(self._tick)
         self.timer.start()
         self.list.rebuild()
-
-    def actions_for_menu(self) -> list[QAction]:
-        cancel = QAction("Cancel the selected run", self, shortcut=QKeySequence("Ctrl+."))
-        cancel.triggered.connect(self.cancel)
-        resume = QAction("Resume the selected run", self, shortcut=QKeySequence("Ctrl+R"))
-        resume.triggered.connect(self.resume)
-        return [cancel, resume]
 
     def on_shown(self) -> None:
         self.ctx.runs.refresh()

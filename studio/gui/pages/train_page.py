@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (QFileDialog, QFormLayout, QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea,
                                QVBoxLayout, QWidget)
 
@@ -52,6 +52,8 @@ def scrolling(widget: QWidget) -> QScrollArea:
 class TrainPage(QWidget):
     title = "Train"
     icon_name = "train"
+    menu = [("Train", "Ctrl+Return", "train"), ("Save config…", "Ctrl+S", "save_config"),
+            ("Load config…", "Ctrl+Shift+O", "load_config"), ("Queue a rank sweep…", "", "ask_sweep")]
 
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
@@ -148,16 +150,8 @@ class TrainPage(QWidget):
         self.picker.refresh()
         self._update_button()
 
-    def actions_for_menu(self) -> list[QAction]:
-        train = QAction("Train", self, shortcut=QKeySequence("Ctrl+Return"))
-        train.triggered.connect(self.train)
-        save = QAction("Save config…", self, shortcut=QKeySequence.StandardKey.Save)
-        save.triggered.connect(self.save_config)
-        load = QAction("Load config…", self, shortcut=QKeySequence("Ctrl+Shift+O"))
-        load.triggered.connect(self.load_config)
-        sweep = QAction("Queue a rank sweep…", self)
-        sweep.triggered.connect(self.queue.ask_sweep)
-        return [train, save, load, sweep]
+    def ask_sweep(self) -> None:
+        self.queue.ask_sweep()
 
     # ---- model, figures, memory -------------------------------------------------------------------
     def _model_inspected(self, info: ModelInfo | None, problem: str) -> None:

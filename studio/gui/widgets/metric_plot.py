@@ -8,17 +8,18 @@ the numpy arrays are rebuilt only when the run's history changed since the last 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-import numpy as np
-import pyqtgraph as pg
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from studio.gui.theme import Theme
-from studio.gui.widgets.plot_style import style_plot
+from studio.gui.widgets.plot_style import pyqtgraph, style_plot
 
 
-def series_arrays(series: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
-    """Steps and values as arrays, sorted by step (dicts keep insertion order, usually sorted)."""
+def series_arrays(series: dict[int, float]) -> tuple[Any, Any]:
+    """Steps and values as numpy arrays, sorted by step (dicts keep insertion order, usually sorted)."""
+    import numpy as np
+
     steps = np.fromiter(series.keys(), dtype=np.float64, count=len(series))
     values = np.fromiter(series.values(), dtype=np.float64, count=len(series))
     if len(steps) > 1 and np.any(np.diff(steps) < 0):
@@ -27,45 +28,54 @@ def series_arrays(series: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
     return steps, values
 
 
-class MetricPlot(pg.PlotWidget):
-    def __init__(self, theme: Theme, title: str, unit: str = "", transform: Callable[[np.ndarray], np.ndarray] | None = None,
+class MetricPlot(QWidget):
+    def __init__(self, theme: Theme, title: str, unit: str = "", transform: Callable[[Any], Any] | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        pg = pyqtgraph()
         self.theme = theme
         self.title = title
         self.unit = unit
         self.transform = transform
-        self.curves: dict[str, pg.PlotDataItem] = {}
-        self.setMenuEnabled(False)
-        self.hideButtons()
+        self.curves: dict[str, Any] = {}
+        self.plot_widget = pg.PlotWidget()
+        self.plot_widget.setMenuEnabled(False)
+        self.plot_widget.hideButtons()
         self.setMinimumHeight(150)
-        self.getPlotItem().addLegend(offset=(-8, 8), labelTextSize="8pt")
-        self.getPlotItem().legend.setVisible(False)
+        self.plot_item = self.plot_widget.getPlotItem()
+        self.plot_item.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self.plot_item.legend.setVisible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot_widget)
         theme.changed.connect(self.restyle)
         self.restyle()
 
     def restyle(self) -> None:
-        style_plot(self, self.theme, title=self.title + (f" ({self.unit})" if self.unit else ""), bottom="")
+        pg = pyqtgraph()
+        style_plot(self.plot_widget, self.theme, title=self.title + (f" ({self.unit})" if self.unit else ""))
         palette = self.theme.series()
-        for i, (name, curve) in enumerate(self.curves.items()):
-            curve.setPen(pg.mkPen(palette[i % len(palette)], width=2, style=curve.opts.get("_style")))
+        for i, curve in enumerate(self.curves.values()):
+            color = palette[i % len(palette)]
+            curve.setPen(pg.mkPen(color, width=2, style=curve.opts.get("_style")))
             if curve.opts.get("symbol"):
-                curve.setSymbolBrush(palette[i % len(palette)])
-                curve.setSymbolPen(palette[i % len(palette)])
+                curve.setSymbolBrush(color)
+                curve.setSymbolPen(color)
 
-    def curve(self, name: str, dashed: bool = False, points: bool = False) -> pg.PlotDataItem:
+    def curve(self, name: str, dashed: bool = False, points: bool = False) -> Any:
         if name not in self.curves:
+            pg = pyqtgraph()
             palette = self.theme.series()
             color = palette[len(self.curves) % len(palette)]
             style = pg.QtCore.Qt.PenStyle.DashLine if dashed else pg.QtCore.Qt.PenStyle.SolidLine
-            item = self.plot([], [], name=name, pen=pg.mkPen(color, width=2, style=style),
-                             symbol="o" if points else None, symbolSize=6, symbolBrush=color, symbolPen=color,
-                             skipFiniteCheck=True)
+            item = self.plot_widget.plot([], [], name=name, pen=pg.mkPen(color, width=2, style=style),
+                                         symbol="o" if points else None, symbolSize=6, symbolBrush=color,
+                                         symbolPen=color, skipFiniteCheck=True)
             item.opts["_style"] = style
             item.setDownsampling(auto=True, method="peak")
             item.setClipToView(True)
             self.curves[name] = item
-            self.getPlotItem().legend.setVisible(len(self.curves) > 1)
+            self.plot_item.legend.setVisible(len(self.curves) > 1)
         return self.curves[name]
 
     def set_series(self, name: str, series: dict[int, float], dashed: bool = False, points: bool = False) -> None:
@@ -76,7 +86,7 @@ class MetricPlot(pg.PlotWidget):
 
     def clear_curves(self) -> None:
         for curve in self.curves.values():
-            self.removeItem(curve)
+            self.plot_widget.removeItem(curve)
         self.curves.clear()
-        self.getPlotItem().legend.clear()
-        self.getPlotItem().legend.setVisible(False)
+        self.plot_item.legend.clear()
+        self.plot_item.legend.setVisible(False)

@@ -1,16 +1,28 @@
-"""Colours, fonts and axes for every pyqtgraph plot, from the current theme."""
+"""Colours, fonts and axes for every pyqtgraph plot, from the current theme.
+
+pyqtgraph (and numpy) take about half a second to import, so they are imported when the first
+plot is made, after the window is on screen, never at start-up (`pyqtgraph()` below).
+"""
 
 from __future__ import annotations
 
-import pyqtgraph as pg
+from types import ModuleType
+from typing import Any
+
 from PySide6.QtGui import QFont
 
 from studio.gui.theme import Theme
 
-pg.setConfigOptions(antialias=True, useNumba=False)
+
+def pyqtgraph() -> ModuleType:
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(antialias=True, useNumba=False)
+    return pg
 
 
-def style_plot(widget: pg.PlotWidget, theme: Theme, title: str = "", left: str = "", bottom: str = "") -> None:
+def style_plot(widget: Any, theme: Theme, title: str = "", left: str = "", bottom: str = "") -> None:
+    pg = pyqtgraph()
     colors = theme.colors()
     widget.setBackground(colors["plot_bg"])
     item = widget.getPlotItem()

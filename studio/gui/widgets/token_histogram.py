@@ -2,48 +2,60 @@
 
 The counts come from the preview worker (LengthStats.histogram, the same numbers training
 reports); each record's untruncated length comes with them, so moving max length redraws the
-cut-off and recounts the examples that will be cut without tokenizing again.
+cut-off and recounts the examples that will be cut without tokenizing again. The plot itself is
+made when the first numbers arrive (pyqtgraph is not imported at start-up).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from studio.gui.theme import Theme
-from studio.gui.widgets.plot_style import style_plot
+from studio.gui.widgets.plot_style import pyqtgraph, style_plot
 
 
 class TokenHistogram(QWidget):
     def __init__(self, theme: Theme, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.theme = theme
-        self.lengths = np.zeros(0, dtype=np.int64)
+        self.lengths: Any = ()
         self.stats: dict[str, Any] = {}
         self.max_len = 0
+        self.plot: Any = None
+        self.bars: Any = None
+        self.cutoff: Any = None
+        self.cutoff_label: Any = None
+        self.summary = QLabel("Pick a base model on the Train page to see token lengths.")
+        self.summary.setWordWrap(True)
+        self.summary.setProperty("role", "muted")
+        self.box = QVBoxLayout(self)
+        self.box.setContentsMargins(8, 8, 8, 8)
+        self.box.addWidget(self.summary)
+        self.box.addStretch(1)
+        theme.changed.connect(self.restyle)
+
+    def _ensure_plot(self) -> None:
+        if self.plot is not None:
+            return
+        pg = pyqtgraph()
         self.plot = pg.PlotWidget()
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
-        self.bars: pg.BarGraphItem | None = None
         self.cutoff = pg.InfiniteLine(angle=90, movable=False)
         self.cutoff_label = pg.TextItem(anchor=(1.05, 0))
         self.plot.addItem(self.cutoff)
         self.plot.addItem(self.cutoff_label)
-        self.summary = QLabel("Pick a base model on the Train page to see token lengths.")
-        self.summary.setWordWrap(True)
-        self.summary.setProperty("role", "muted")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 8, 8, 8)
-        layout.addWidget(self.summary)
-        layout.addWidget(self.plot, 1)
-        theme.changed.connect(self.restyle)
+        self.box.takeAt(1)                        # the stretch that held the place
+        self.box.addWidget(self.plot, 1)
         self.restyle()
 
     def restyle(self) -> None:
+        if self.plot is None:
+            return
+        pg = pyqtgraph()
         style_plot(self.plot, self.theme, left="examples", bottom="tokens per example")
         colors = self.theme.colors()
         self.cutoff.setPen(pg.mkPen(colors["bad"], width=2, style=pg.QtCore.Qt.PenStyle.DashLine))
@@ -55,6 +67,10 @@ class TokenHistogram(QWidget):
         self.summary.setText(text)
 
     def set_stats(self, stats: dict[str, Any], lengths: list[int], max_len: int) -> None:
+        import numpy as np
+
+        self._ensure_plot()
+        pg = pyqtgraph()
         self.stats = stats
         self.lengths = np.asarray(lengths, dtype=np.int64)
         if self.bars is not None:
@@ -70,9 +86,9 @@ class TokenHistogram(QWidget):
 
     def set_max_len(self, max_len: int) -> None:
         self.max_len = max_len
-        self.cutoff.setValue(max_len)
-        if not len(self.lengths):
+        if self.plot is None or not len(self.lengths):
             return
+        self.cutoff.setValue(max_len)
         longer = int((self.lengths > max_len).sum())
         s = self.stats
         self.summary.setText(
