@@ -53,3 +53,20 @@ def test_command_line_parses_back_to_the_same_config() -> None:
     assert "--epochs" not in line                                      # defaults are left out
     args = build_parser().parse_args(shlex.split(line)[1:])
     assert config_to_dict(resolve_config(args)) == config_to_dict(config)
+
+
+def test_queue_command_adds_a_sweep(home: Path, tiny_model: Path, demo_data, tmp_path: Path) -> None:
+    from helpers import last_json, studio
+    from studio.core.config_io import save_config
+
+    config = sample_config()
+    config.model.name_or_path, config.data.path = str(tiny_model), str(demo_data[0])
+    save_config(config, tmp_path / "run.yaml")
+    result = studio("queue", "add", "--config", str(tmp_path / "run.yaml"), "--sweep", "lora.rank=4,8", "--json",
+                    home=home)
+    assert result.returncode == 0, result.stderr
+    assert last_json(result.stdout)["added"] == ["sweep-rank4", "sweep-rank8"]
+    listed = last_json(studio("queue", "list", "--json", home=home).stdout)["entries"]
+    assert [(e["label"], e["rank"]) for e in listed] == [("sweep-rank4", 4), ("sweep-rank8", 8)]
+    bad = studio("queue", "add", "--config", str(tmp_path / "run.yaml"), "--sweep", "lora.rank", home=home)
+    assert bad.returncode == 2 and "KEY=V1,V2" in bad.stderr

@@ -10,11 +10,11 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem
                                QStackedWidget, QWidget)
 
 from studio import __version__
-from studio.core.memory import format_bytes
 from studio.gui.app_context import AppContext
 from studio.gui.pages import page_classes
 from studio.gui.resources import icon
 from studio.gui.theme import CHOICES
+from studio.gui.widgets.run_summary import eta_text
 
 
 class MainWindow(QMainWindow):
@@ -163,7 +163,7 @@ class MainWindow(QMainWindow):
         if loss is not None:
             text += f", loss {loss:.4f}"
         if history.eta_s:
-            text += f", {format_eta(history.eta_s)} left"
+            text += f", {eta_text(history.eta_s)}"
         self.run_label.setText(text)
 
     def _status_message(self, text: str) -> None:
@@ -210,13 +210,4 @@ class MainWindow(QMainWindow):
         self.ctx.runs.shutdown()
         self.save_state()
         event.accept()
-
-
-def format_eta(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QLineEdit, QPushButton,
-                               QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter,
+                               QTabWidget, QVBoxLayout, QWidget)
 
 from studio.core.datasets import ImportReport, import_dataset
 from studio.core.errors import StudioError
@@ -75,8 +75,6 @@ class DataPage(QWidget):
         source.addWidget(self.mapping)
         source.addWidget(self.summary)
 
-        split_form = QFormLayout()
-        split_form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         self.eval_file = QLineEdit()
         self.eval_file.setObjectName("data.eval_path")
         self.eval_file.setPlaceholderText("none: hold out a share of the data")
@@ -84,18 +82,24 @@ class DataPage(QWidget):
         self.eval_file.editingFinished.connect(lambda: ctx.config.set("data.eval_path", self.eval_file.text().strip()))
         eval_browse = QPushButton("Browse…")
         eval_browse.clicked.connect(self._choose_eval_file)
-        eval_row = QHBoxLayout()
-        eval_row.addWidget(self.eval_file, 1)
-        eval_row.addWidget(eval_browse)
-        split_form.addRow("Eval share", make_editor(ctx.config, "data.eval_split"))
-        split_form.addRow("Eval file", eval_row)
-        split_form.addRow("Max length", make_editor(ctx.config, "data.max_len"))
-        split_form.addRow("Loss on", make_editor(ctx.config, "data.loss_on"))
-        split_form.addRow("", make_editor(ctx.config, "data.skip_bad_rows"))
+        split = QGridLayout()
+        split.setHorizontalSpacing(8)
+        split.addWidget(QLabel("Eval share"), 0, 0)
+        split.addWidget(make_editor(ctx.config, "data.eval_split"), 0, 1)
+        split.addWidget(QLabel("Max length"), 0, 2)
+        split.addWidget(make_editor(ctx.config, "data.max_len"), 0, 3)
+        split.addWidget(QLabel("Eval file"), 1, 0)
+        split.addWidget(self.eval_file, 1, 1, 1, 2)
+        split.addWidget(eval_browse, 1, 3)
+        split.addWidget(QLabel("Loss on"), 2, 0)
+        split.addWidget(make_editor(ctx.config, "data.loss_on"), 2, 1)
+        split.addWidget(make_editor(ctx.config, "data.skip_bad_rows"), 2, 2, 1, 2)
+        split.setColumnStretch(1, 1)
+        split.setColumnStretch(3, 1)
 
         top = QHBoxLayout()
         top.addWidget(card(source, "Source"), 3)
-        top.addWidget(card(split_form, "Split and tokens"), 2)
+        top.addWidget(card(split, "Split and tokens"), 2)
 
         self.table = RecordsTable()
         self.tabs = QTabWidget()
