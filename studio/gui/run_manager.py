@@ -17,6 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
 
 from studio.core.config import RunConfig
+from studio.core.errors import StudioError
 from studio.core.run_history import RunHistory
 from studio.core.run_queue import RunQueue
 from studio.core.run_setup import create_run, precheck
@@ -124,7 +125,7 @@ class RunManager(QObject):
 
     def resume(self, run_id: str) -> None:
         if self.active_run() is not None:
-            raise RuntimeError("another run is training; cancel it or wait until it ends")
+            raise StudioError(f"run {self.active_run()} is training", hint="cancel it or wait until it ends, then resume")
         self._launch(RunConfig(), resume_dir=self.workspace.run_dir(run_id))
 
     def cancel(self, run_id: str) -> None:

@@ -56,7 +56,6 @@ def take_screenshots(out_dir: Path, home: str | Path | None = None) -> list[Path
         wait_until(lambda: ctx.device is not None, 20)
         run_id = finished_demo_run(ctx)
         data, train, runs = (window.page(t) for t in ("Data", "Train", "Runs"))
-        data.reload()
         wait_until(lambda: len(data.histogram.lengths) > 0 and 0 in data.masks.masks, 180)
         wait_until(lambda: train.info is not None, 30)
         runs.list.select(run_id)

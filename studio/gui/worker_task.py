@@ -19,6 +19,7 @@ from studio.core import protocol
 from studio.core.worker_process import FORCE_STOP_AFTER_S, worker_command, worker_env
 
 STDERR_TAIL_CHARS = 4000
+WORKER_NICENESS = 5        # workers yield the CPU to the window, so it stays responsive on few cores
 
 
 class WorkerTask(QObject):
@@ -47,6 +48,11 @@ class WorkerTask(QObject):
             env.insert(key, value)
         self.process.setProcessEnvironment(env)
         self.process.start(program, arguments)
+        if hasattr(os, "setpriority") and self.process.waitForStarted(5000):
+            try:
+                os.setpriority(os.PRIO_PROCESS, self.pid(), WORKER_NICENESS)
+            except OSError:
+                pass
 
     @property
     def running(self) -> bool:

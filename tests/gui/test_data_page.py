@@ -74,7 +74,6 @@ def test_drop_a_file_opens_it(app, qtbot, tmp_path: Path) -> None:
 def test_token_lengths_and_label_mask_come_from_the_tokenizer(app, qtbot, small_data: Path) -> None:
     ctx, window = app
     page = data_page(window)
-    page.reload()
     qtbot.waitUntil(lambda: len(page.histogram.lengths) == 120 and 0 in page.masks.masks, timeout=120_000)
     first = json.loads(small_data.read_text().splitlines()[0])
     answer = first["messages"][-1]["content"]

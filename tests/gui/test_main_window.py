@@ -66,10 +66,16 @@ def test_studio_alone_without_a_display_says_so(home: Path) -> None:
 
 
 @pytest.mark.slow
-def test_screenshot_command_renders_every_page(home: Path, tmp_path: Path) -> None:
-    demo = home / "demo"
-    built = studio("demo", "--out", str(demo), "--json", home=home)   # a finished demo run (the real one)
-    assert built.returncode == 0, built.stderr
+def test_screenshot_command_renders_every_page(home: Path, tmp_path: Path, tiny_model: Path) -> None:
+    import shutil
+
+    from studio.core.demo_data import DEMO_NAME, write_demo_data
+
+    shutil.copytree(tiny_model, home / "demo" / "base-model")          # the demo's model, built the same way
+    train, held_out = write_demo_data(home / "demo" / "data")
+    trained = studio("train", "--model", str(home / "demo" / "base-model"), "--data", str(train), "--eval-data",
+                     str(held_out), "--max-steps", "10", "--name", DEMO_NAME, "--json", home=home)
+    assert trained.returncode == 0, trained.stderr                    # a finished (short) demo run
     result = studio("gui", "--screenshot", str(tmp_path / "shots"), "--json", home=home)
     assert result.returncode == 0, result.stderr
     files = [Path(p) for p in last_json(result.stdout)["files"]]

@@ -127,6 +127,7 @@ class DataPage(QWidget):
         self._preview_timer = QTimer(self, singleShot=True, interval=600)
         self._preview_timer.timeout.connect(self.start_preview)
         ctx.config.changed.connect(self._config_changed)
+        self.reload()                       # the config's dataset, read off the GUI thread
 
     # ---- loading --------------------------------------------------------------------------------
     def choose_file(self) -> None:

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox, QSplitter, QTabWidget, QTextBrowser, QVBoxLayout, QWidget
 
+from studio.core.errors import StudioError
 from studio.core.memory import format_bytes
 from studio.core.runs import WORKER_LOG, latest_checkpoint
 from studio.gui.app_context import AppContext
@@ -71,7 +72,7 @@ class RunsPage(QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(card(self.list, "Runs"))
         splitter.addWidget(holder)
-        splitter.setSizes([360, 1000])
+        splitter.setSizes([400, 1000])
         self.splitter = splitter
 
         layout = QVBoxLayout(self)
@@ -187,7 +188,7 @@ class RunsPage(QWidget):
             return
         try:
             self.ctx.runs.resume(self.selected)
-        except RuntimeError as exc:
+        except StudioError as exc:
             QMessageBox.information(self, "Cannot resume now", str(exc))
             return
         self._redraw(force=True)

@@ -9,7 +9,7 @@ choices are written to the config as data.format and data.columns, exactly what
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from studio.core.config import FORMAT_CHOICES
 from studio.core.datasets import FIELDS
@@ -40,10 +40,17 @@ class FormatMapping(QWidget):
         row.addWidget(QLabel("Format"))
         row.addWidget(self.format)
         row.addWidget(self.detected)
-        row.addSpacing(16)
-        row.addLayout(self.fields)
         row.addStretch(1)
-        self.setLayout(row)
+        columns = QHBoxLayout()
+        columns.setContentsMargins(0, 0, 0, 0)
+        self.columns_label = QLabel("Columns")
+        columns.addWidget(self.columns_label)
+        columns.addLayout(self.fields)
+        columns.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addLayout(columns)
 
     def show_report(self, chosen: str, effective: str, columns: list[str], mapping: dict[str, str]) -> None:
         """chosen: the config's format (may be auto); effective: what the import used."""
@@ -59,6 +66,7 @@ class FormatMapping(QWidget):
             if item.widget() is not None:
                 item.widget().deleteLater()
         self.combos = {}
+        self.columns_label.setVisible(bool(columns) and fmt in FIELDS)
         if not columns or fmt not in FIELDS:
             return
         for i, field in enumerate(FIELDS[fmt]):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
 from studio.core.run_history import RunHistory
@@ -28,6 +29,7 @@ class RunList(QTreeWidget):
         self.setObjectName("run-list")
         self.setHeaderLabels(["Run", "Status", "Loss"])
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setRootIsDecorated(False)
         self.setUniformRowHeights(True)
         header = self.header()
@@ -65,7 +67,7 @@ class RunList(QTreeWidget):
         for run_id, item in self.items.items():
             history = self.runs.history(run_id)
             info = self.runs.infos.get(run_id)
-            name = info.name if info and info.name else run_id
+            name = (history.done or {}).get("adapter_name") or (info.name if info and info.name else run_id)
             item.setText(0, name)
             steps = f"step {history.step}/{history.max_steps}" if history.max_steps else ""
             item.setToolTip(0, f"{name}\n{run_id}\n{started_text(history)}\n{steps}")
@@ -73,7 +75,7 @@ class RunList(QTreeWidget):
             if history.status == "running" and history.max_steps:
                 status = f"{100 * history.step // history.max_steps}%"
             item.setText(1, status)
-            item.setForeground(1, _brush(colors[STATUS_COLOR.get(history.status, "muted")]))
+            item.setForeground(1, QBrush(QColor(colors[STATUS_COLOR.get(history.status, "muted")])))
             loss = history.final_loss
             item.setText(2, f"{loss:.4f}" if loss is not None else "")
 
@@ -108,8 +110,3 @@ def started_text(history: RunHistory) -> str:
         return "not started"
     return "started " + time.strftime("%Y-%m-%d %H:%M", time.localtime(history.started))
 
-
-def _brush(color: str):  # noqa: ANN202 - QBrush
-    from PySide6.QtGui import QBrush, QColor
-
-    return QBrush(QColor(color))
