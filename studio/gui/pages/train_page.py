@@ -41,11 +41,14 @@ MEMORY_KEYS = {"", "model.quant", "model.dtype", "model.attn_implementation", "l
 YAML_FILTER = "Run config (*.yaml *.yml)"
 
 
-def scrolling(widget: QWidget) -> QScrollArea:
+def scrolling(widget: QWidget, keep_width: bool = False) -> QScrollArea:
+    """A column that scrolls; with keep_width it is never narrower than its content."""
     area = QScrollArea()
     area.setWidget(widget)
     area.setWidgetResizable(True)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+    if keep_width:
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        area.setMinimumWidth(widget.minimumSizeHint().width() + area.verticalScrollBar().sizeHint().width())
     return area
 
 
@@ -106,11 +109,11 @@ class TrainPage(QWidget):
 
         columns = QHBoxLayout()
         columns.setSpacing(12)
-        for layout, stretch in ((left, 6), (middle, 4), (right, 5)):
+        for layout, stretch in ((left, 1), (middle, 0), (right, 0)):
             holder = QWidget()
             holder.setLayout(layout)
             layout.setContentsMargins(0, 0, 0, 0)
-            columns.addWidget(scrolling(holder), stretch)
+            columns.addWidget(scrolling(holder, keep_width=layout is not left), stretch)
 
         load = QPushButton("Load config…")
         load.clicked.connect(self.load_config)
