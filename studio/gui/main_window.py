@@ -14,6 +14,7 @@ from studio.gui.app_context import AppContext
 from studio.gui.pages import page_classes
 from studio.gui.resources import icon
 from studio.gui.theme import CHOICES
+from studio.gui.worker_task import WorkerTask
 from studio.gui.widgets.run_summary import eta_text
 
 
@@ -208,6 +209,9 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self.ctx.runs.shutdown()
+        for task in self.findChildren(WorkerTask):     # previews and downloads: nothing to keep
+            task.kill()
+            task.process.waitForFinished(2000)
         self.save_state()
         event.accept()
 

@@ -16,7 +16,7 @@ from studio.core.runs import EVENTS, checkpoints
 from studio.core.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.slow
-TRAIN_TIMEOUT = 240_000
+TRAIN_TIMEOUT = 600_000          # the shared 2-core machines are slow under load
 
 
 def click_train(window, qtbot) -> str:  # noqa: ANN001
@@ -31,7 +31,7 @@ def click_train(window, qtbot) -> str:  # noqa: ANN001
 
 def test_train_shows_live_events_then_cancel_and_resume(app, qtbot) -> None:
     ctx, window = app
-    ctx.config.set("train.max_steps", 120)
+    ctx.config.set("train.max_steps", 60)
     ctx.config.set("train.batch_size", 4)
     ctx.config.set("data.eval_split", 0.0)
     run_id = click_train(window, qtbot)
@@ -41,7 +41,7 @@ def test_train_shows_live_events_then_cancel_and_resume(app, qtbot) -> None:
     curve = runs.plots.loss.curves["train"]
     qtbot.waitUntil(lambda: curve.xData is not None and len(curve.xData) >= 5, timeout=5000)  # drawn by the timer
     assert runs.summary.badge.text() == "running"
-    assert runs.summary.progress.maximum() == 120
+    assert runs.summary.progress.maximum() == 60
     assert window.page("Train").train_button.text().strip() == "Add to queue"   # one run at a time
 
     runs.summary.cancel.click()
@@ -54,9 +54,9 @@ def test_train_shows_live_events_then_cancel_and_resume(app, qtbot) -> None:
     runs.summary.resume.click()                                  # continues in the same run folder
     resumed = ctx.runs.history(run_id)
     qtbot.waitUntil(lambda: resumed.status == "completed", timeout=TRAIN_TIMEOUT)
-    assert resumed.attempts == 2 and resumed.step == 120
+    assert resumed.attempts == 2 and resumed.step == 60
     steps, _ = RunHistory.from_file(ctx.workspace.run_dir(run_id) / EVENTS).points("loss")
-    assert steps == list(range(1, 121))
+    assert steps == list(range(1, 61))
     qtbot.waitUntil(lambda: runs.summary.badge.text() == "completed", timeout=5000)
 
 
