@@ -1,5 +1,6 @@
 """The architecture's one rule, checked: core imports neither Qt nor the ML stack, the CLI starts
-without torch, and (once it exists) the GUI never imports torch/transformers/peft/bitsandbytes."""
+without torch, and the GUI never imports torch/transformers/peft/bitsandbytes, even with its main
+window built and shown."""
 
 from __future__ import annotations
 
@@ -29,3 +30,24 @@ def test_core_imports_neither_qt_nor_ml_stack() -> None:
 def test_cli_starts_without_the_ml_stack() -> None:
     loaded = imported_after("import studio.cli; studio.cli.build_parser()")
     assert not loaded & set(ML + QT)
+
+
+def test_gui_never_imports_the_ml_stack() -> None:
+    import studio.gui
+
+    modules = [m.name for m in pkgutil.walk_packages(studio.gui.__path__, "studio.gui.")]
+    assert len(modules) > 20
+    code = "\n".join([
+        "import os, tempfile", "os.environ['QT_QPA_PLATFORM'] = 'offscreen'",
+        *(f"import {m}" for m in modules),
+        "from PySide6.QtCore import QSettings",
+        "from studio.gui.app import build",
+        "home = tempfile.mkdtemp()",
+        "ctx, window = build(home, QSettings(home + '/gui.ini', QSettings.Format.IniFormat))",
+        "window.show()",
+        "[window.show_page_index(i) for i in range(len(window.pages))]",
+        "from PySide6.QtWidgets import QApplication; QApplication.processEvents()",
+    ])
+    loaded = imported_after(code)
+    assert {"PySide6", "pyqtgraph"} <= loaded
+    assert not loaded & set(ML), loaded & set(ML)

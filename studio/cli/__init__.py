@@ -1,6 +1,7 @@
 """The `studio` command. Each subcommand lives in its own module with `register` and `run`.
 
-User errors (StudioError) print one message with the fix and exit with 2, never a traceback.
+`studio` with no command opens the desktop app (`studio gui`). User errors (StudioError) print one
+message with the fix and exit with 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ import sys
 from types import ModuleType
 
 from studio import __version__
-from studio.cli import adapters_cmd, demo_cmd, inspect_cmd, launch_cmd, runs_cmd, train_cmd
+from studio.cli import (adapters_cmd, demo_cmd, gui_cmd, inspect_cmd, launch_cmd, queue_cmd, runs_cmd,
+                        train_cmd)
 from studio.cli.common import EXIT_USER, print_error
 from studio.core.errors import StudioError
 
-COMMANDS: list[ModuleType] = [train_cmd, demo_cmd, adapters_cmd, runs_cmd, inspect_cmd, launch_cmd]
+COMMANDS: list[ModuleType] = [train_cmd, demo_cmd, adapters_cmd, runs_cmd, inspect_cmd, queue_cmd, launch_cmd,
+                              gui_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,10 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    if not argv:
-        parser.print_help()
-        return 0
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv or ["gui"])  # `studio` alone opens the app
     if not getattr(args, "run", None):
         parser.print_help()
         return EXIT_USER

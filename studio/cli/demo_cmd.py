@@ -18,13 +18,11 @@ from typing import Any
 from studio.cli.common import common_options, exit_code, print_json, workspace
 from studio.cli.run_display import print_outcome, run_worker
 from studio.core.atomic import atomic_dir
-from studio.core.config import RunConfig
-from studio.core.demo_data import write_demo_data
+from studio.core.demo_data import demo_config, write_demo_data
 from studio.core.errors import StudioError
 from studio.core.run_setup import create_run, precheck
 from studio.core.worker_process import WorkerProcess
 
-DEMO_NAME = "demo-ticket-classifier"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,19 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="where to leave the base model, data and adapter (default: <home>/demo)")
     parser.set_defaults(run=run)
-
-
-def demo_config(out: Path) -> RunConfig:
-    """The demo run: settings that reach >90% held-out accuracy in well under a minute on 2 cores."""
-    config = RunConfig(name=DEMO_NAME)
-    config.model.name_or_path = str(out / "base-model")
-    config.data.path = str(out / "data" / "train.jsonl")
-    config.data.eval_path = str(out / "data" / "eval.jsonl")
-    config.data.max_len = 256
-    config.lora.rank, config.lora.alpha, config.lora.dropout = 16, 32.0, 0.0
-    t = config.train
-    t.lr, t.epochs, t.batch_size, t.warmup, t.log_every, t.save_every = 3e-3, 8, 16, 10, 5, 100
-    return config
 
 
 def ensure_demo_assets(out: Path, quiet: bool = False) -> tuple[Path, Path, Path]:

@@ -15,15 +15,14 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from studio.core import protocol
 from studio.core.run_history import RunHistory
-from studio.core.runs import EVENTS, WORKER_LOG, crash_events
+from studio.core.runs import WORKER_LOG, record_crash
 from studio.core.worker_process import WorkerProcess
 
 STAGE_LABELS = {
     "import": "Starting worker", "load_data": "Reading data", "load_model": "Loading model",
     "tokenize": "Tokenizing", "model_ready": "Model ready", "train": "Training", "save": "Saving adapter",
-    "cancelling": "Cancelling",
+    "cancelling": "Cancelling", "download": "Downloading model",
 }
 
 
@@ -78,10 +77,8 @@ def run_worker(run_dir: Path, *, resume: bool = False, quiet: bool = False) -> R
     if history.done is None:  # the worker died without reporting: record that in the run
         detail = f"exit code {code}" + (f"; last output: {worker.stderr_tail.strip().splitlines()[-1]}"
                                         if worker.stderr_tail.strip() else "")
-        with open(run_dir / EVENTS, "a", encoding="utf-8") as fh:
-            for event in crash_events(run_dir, detail, force_stopped=interrupts > 0):
-                fh.write(protocol.encode(event) + "\n")
-                history.apply(event)
+        for event in record_crash(run_dir, detail, force_stopped=interrupts > 0):
+            history.apply(event)
     return history
 
 

@@ -190,7 +190,8 @@ def _check_field(section: str, f: dataclasses.Field, value: Any) -> None:
 def field_help(config: RunConfig, key: str) -> str:
     """Help text of a dotted key such as 'lora.rank' (the GUI's tooltips)."""
     section, _, name = key.partition(".")
-    target = getattr(config, section)
+    target = getattr(config, section) if name else config
+    name = name or section
     for f in dataclasses.fields(target):
         if f.name == name:
             return f.metadata.get("help", "")

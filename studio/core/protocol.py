@@ -5,8 +5,9 @@ commands to the worker's stdin. `decode` never raises on garbage: a line that is
 event (a stray print from a library, a truncated write after kill -9) comes back as None, so a
 reader can skip it and keep going.
 
-Events: hello, stage, data_stats, progress, metrics, eval, checkpoint, log, result, error, done,
-distributed (what each rank of a multi-process run trained on).
+Events: hello, stage, data_stats, progress, metrics, eval, checkpoint, log, result, error, done;
+distributed (what each rank of a multi-process run trained on); download (bytes of a hub
+download), token_stats and label_mask (the data preview worker).
 Commands: cancel, save_now (training worker); load, generate, stop (inference worker).
 """
 
@@ -21,7 +22,8 @@ VERSION = 1
 
 EVENT_TYPES = frozenset({
     "hello", "stage", "data_stats", "progress", "metrics", "eval", "checkpoint", "log",
-    "result", "error", "done", "token", "loaded", "generated", "distributed",
+    "result", "error", "done", "token", "loaded", "generated", "distributed", "download", "token_stats",
+    "label_mask",
 })
 COMMAND_TYPES = frozenset({"cancel", "save_now", "load", "generate", "stop", "shutdown", "unload"})
 DONE_STATUSES = ("completed", "cancelled", "failed")

@@ -111,6 +111,15 @@ def remove_incomplete_checkpoints(run_dir: Path) -> list[Path]:
     return removed
 
 
+def record_crash(run_dir: Path, detail: str = "", *, force_stopped: bool = False) -> list[dict]:
+    """Append the crash events for a worker that exited without a `done` event; return them."""
+    events = crash_events(run_dir, detail, force_stopped=force_stopped)
+    with open(run_dir / EVENTS, "a", encoding="utf-8") as fh:
+        for event in events:
+            fh.write(protocol.encode(event) + "\n")
+    return events
+
+
 def list_runs(runs_dir: Path) -> list[RunInfo]:
     if not runs_dir.is_dir():
         return []

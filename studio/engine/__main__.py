@@ -4,6 +4,8 @@ Commands:
     train --run-dir DIR [--resume]       one training run (events also go to DIR/events.jsonl)
     demo-model --out DIR                 build the demo's tiny base model
     evaluate --model M --data F [--adapter A]   greedy answers on held-out prompts, exact match
+    preview-data --model M --data F [...]       token lengths and label masks for the Data page
+    download --model ID [--revision R]           fetch a hub model into the Hugging Face cache
 
 Every command ends with a `done` event. User errors (StudioError) exit with 2, crashes with 1,
 a cancel with 130. The run's lock is taken before torch is imported, so the parent can tell a
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from studio.engine.outcome import EXIT_USER, guarded
 from studio.engine.worker_io import Controls, Emitter
@@ -34,6 +37,20 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--adapter", action="append", default=[])
     evaluate.add_argument("--max-new-tokens", type=int, default=16)
     evaluate.add_argument("--limit", type=int, default=0)
+    preview = sub.add_parser("preview-data")
+    preview.add_argument("--model", required=True)
+    preview.add_argument("--data", required=True, type=Path)
+    preview.add_argument("--format", default="auto")
+    preview.add_argument("--columns", default="", help="field=column,...")
+    preview.add_argument("--system-prompt", default="")
+    preview.add_argument("--max-len", type=int, default=1024)
+    preview.add_argument("--loss-on", default="assistant", choices=("assistant", "all"))
+    preview.add_argument("--examples", default="0,1,2,3,4,5,6,7", help="record indices to explain")
+    download = sub.add_parser("download")
+    download.add_argument("--model", required=True)
+    download.add_argument("--revision", default="")
+    download.add_argument("--allow-pickle", action="store_true")
+    download.add_argument("--trust-remote-code", action="store_true")
     args = parser.parse_args(argv)
 
     if args.command == "train":
@@ -44,10 +61,33 @@ def main(argv: list[str] | None = None) -> int:
         from studio.engine.demo_model import build_demo_model
 
         return guarded(emitter, lambda: build_demo_model(args.out, emitter))
+    if args.command == "preview-data":
+        return guarded(emitter, lambda: _preview(args, emitter))
+    if args.command == "download":
+        return guarded(emitter, lambda: _download(args, emitter))
     from studio.engine.evaluate import evaluate_prompts
 
     return guarded(emitter, lambda: evaluate_prompts(args.model, args.adapter, args.data, emitter,
                                                       controls, args.max_new_tokens, args.limit))
+
+
+def _preview(args: argparse.Namespace, emitter: Emitter) -> dict[str, Any]:
+    from studio.core.config_io import parse_mapping
+    from studio.engine.preview import preview_data
+
+    examples = [int(i) for i in args.examples.split(",") if i.strip()]
+    return preview_data(args.model, args.data, emitter, fmt=args.format,
+                        columns=parse_mapping("--columns", args.columns), system_prompt=args.system_prompt,
+                        max_len=args.max_len, loss_on=args.loss_on, examples=examples)
+
+
+def _download(args: argparse.Namespace, emitter: Emitter) -> dict[str, Any]:
+    from studio.core.config import ModelOptions
+    from studio.engine.download import local_source
+
+    options = ModelOptions(name_or_path=args.model, revision=args.revision, allow_pickle=args.allow_pickle,
+                           trust_remote_code=args.trust_remote_code)
+    return {"path": local_source(options, emitter)}
 
 
 def _train(run_dir: Path, resume: bool) -> int:

@@ -111,8 +111,12 @@ def _truncate(ids: list[int], labels: list[int], max_len: int) -> dict[str, Any]
 
 
 def tokenize_records(tokenizer: Any, records: list[dict[str, Any]], sources: list[str], max_len: int,
-                     loss_on: str) -> tuple[list[dict[str, Any]], LengthStats, list[tuple[str, str]]]:
-    """All records: the examples, their length statistics, and (source, reason) of rejections."""
+                     loss_on: str, lengths_out: list[int] | None = None,
+                     ) -> tuple[list[dict[str, Any]], LengthStats, list[tuple[str, str]]]:
+    """All records: the examples, their length statistics, and (source, reason) of rejections.
+
+    `lengths_out`, when given, receives each record's untruncated token count (the Data page
+    recounts truncation for another max length from it without tokenizing again)."""
     examples: list[dict[str, Any]] = []
     rejected: list[tuple[str, str]] = []
     raw_lengths: list[int] = []
@@ -131,6 +135,8 @@ def tokenize_records(tokenizer: Any, records: list[dict[str, Any]], sources: lis
                 dropped += 1
                 continue
             examples.append({"input_ids": ex["input_ids"], "labels": ex["labels"], "length": ex["length"]})
+    if lengths_out is not None:
+        lengths_out.extend(raw_lengths)
     return examples, length_stats(raw_lengths, examples, truncated, dropped, max_len), rejected
 
 

@@ -38,17 +38,23 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
         raise DataError("the training data changed since this run started, so it cannot be resumed exactly",
                         hint="restore the original file, or start a new run with this config")
 
+    from studio.engine.model_loading import compute_dtype, load_model, load_tokenizer, pick_device, resolve_source
+
+    source = resolve_source(config.model)
+    if not Path(source).exists():  # a hub id that is not in the cache yet
+        from studio.engine.download import download_model
+
+        stages.enter("download", f"downloading {source} from the Hugging Face hub")
+        download_model(config.model, emitter)
+        source = resolve_source(config.model)
     stages.enter("load_model", f"loading {config.model.name_or_path} ({config.model.quant})")
     import torch
-
-    from studio.engine.model_loading import compute_dtype, load_model, load_tokenizer, pick_device, resolve_source
 
     device = pick_device()
     dtype = compute_dtype(config.model.dtype, device)
     if config.model.quant != "none" and device not in ("cuda", "cpu"):
         raise ModelError(f"{config.model.quant} quantization is not supported on {device}",
                          hint="use --quant none on this machine")
-    source = resolve_source(config.model)
     tokenizer = load_tokenizer(source, config.model)
     if any(r.kind == "chat" for r in train_records) and not tokenizer.chat_template:
         raise ModelError(f"the tokenizer of {config.model.name_or_path} has no chat template, so chat "

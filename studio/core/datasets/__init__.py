@@ -53,7 +53,8 @@ def import_dataset(path: str | Path, fmt: str = "auto", columns: dict[str, str] 
                             hint='write one JSON object per line, e.g. {"messages": [{"role": "user", ...}]}')
         fmt, columns = detect_format(sample, columns)
     check_mapping(fmt, columns, set(available))
-    report = ImportReport(str(path), kind, fmt, detected, rows_total=len(items), columns=available)
+    report = ImportReport(str(path), kind, fmt, detected, rows_total=len(items), columns=available,
+                          mapping=dict(columns))
     for item in items:
         if isinstance(item, RowError):
             report.errors.append(item)

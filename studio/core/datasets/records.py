@@ -74,6 +74,7 @@ class ImportReport:
     records: list[Record] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
+    mapping: dict[str, str] = field(default_factory=dict)     # field -> column, as used (given or detected)
 
     @property
     def rejected(self) -> int:

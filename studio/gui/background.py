@@ -1,0 +1,63 @@
+"""Running a plain function off the GUI thread and getting its result back on it.
+
+Reading a large dataset or a model's weight headers must not freeze the window. `run_in_thread`
+runs the function on Qt's thread pool and calls `on_done(result)` or `on_error(exception)` on the
+GUI thread. A newer call with the same `key` makes older results stale: they are dropped, so a
+slow read of a file the user already replaced never overwrites the newer one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+_generation: dict[str, int] = {}
+_alive: set["_Relay"] = set()
+
+
+class _Relay(QObject):
+    done = Signal(object)
+    failed = Signal(object)
+
+
+class _Job(QRunnable):
+    def __init__(self, fn: Callable[[], Any], relay: _Relay) -> None:
+        super().__init__()
+        self.fn = fn
+        self.relay = relay
+
+    def run(self) -> None:
+        try:
+            result = self.fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to on_error on the GUI thread
+            self.relay.failed.emit([exc])
+            return
+        # Wrapped in a list: a bare None sent through a queued Signal(object) upsets PySide6's
+        # reference counting (a crash at exit).
+        self.relay.done.emit([result])
+
+
+def run_in_thread(fn: Callable[[], Any], on_done: Callable[[Any], None],
+                  on_error: Callable[[BaseException], None], key: str = "") -> None:
+    generation = _generation.get(key, 0) + 1
+    _generation[key] = generation
+    relay = _Relay()
+    _alive.add(relay)
+
+    def current() -> bool:
+        return not key or _generation.get(key) == generation
+
+    def finish(callback: Callable[[Any], None], value: Any) -> None:
+        _alive.discard(relay)
+        if current():
+            callback(value)
+
+    relay.done.connect(lambda boxed: finish(on_done, boxed[0]))
+    relay.failed.connect(lambda boxed: finish(on_error, boxed[0]))
+    QThreadPool.globalInstance().start(_Job(fn, relay))
+
+
+def wait_for_background(timeout_ms: int = 30_000) -> bool:
+    """For tests and screenshots: block until queued background jobs have run."""
+    return QThreadPool.globalInstance().waitForDone(timeout_ms)

@@ -1,0 +1,217 @@
+"""The main window: a sidebar of pages, the pages, menus with shortcuts, and a status bar with the
+training device and the active run. Window geometry, the last page and splitter positions are
+kept in QSettings."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, QSize
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
+                               QStackedWidget, QWidget)
+
+from studio import __version__
+from studio.gui.app_context import AppContext
+from studio.gui.pages import page_classes
+from studio.gui.resources import icon
+from studio.gui.theme import CHOICES
+from studio.gui.worker_task import WorkerTask
+from studio.gui.widgets.run_summary import eta_text
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, ctx: AppContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.setWindowTitle("LoRA Studio")
+        self.setWindowIcon(icon("app", "#2f6feb", 64))
+        self.sidebar = QListWidget()
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setFixedWidth(168)
+        self.sidebar.setIconSize(QSize(20, 20))
+        self.stack = QStackedWidget()
+        self.page_classes = page_classes()
+        self._built: dict[int, QWidget] = {}
+        for page_class in self.page_classes:
+            self.stack.addWidget(QWidget())            # placeholder until the page is first needed
+            self.sidebar.addItem(QListWidgetItem(page_class.title))
+        self.sidebar.currentRowChanged.connect(self.show_page_index)
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.sidebar)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self.device_label = QLabel("Detecting the training device…")
+        self.run_label = QLabel("")
+        self.home_label = QLabel(f"Workspace: {ctx.workspace.home}")
+        self.statusBar().addWidget(self.device_label)
+        self.statusBar().addWidget(self.run_label, 1)
+        self.statusBar().addPermanentWidget(self.home_label)
+        ctx.device_changed.connect(self._show_device)
+        ctx.status_message.connect(self._status_message)
+        ctx.show_page.connect(self.show_page)
+        ctx.runs.run_event.connect(self._run_status)
+        ctx.runs.run_ended.connect(self._run_ended)
+        ctx.theme.changed.connect(self._restyle)
+        self._build_menus()
+        self._restyle()
+        self._restore()
+
+    # ---- pages ------------------------------------------------------------------------------------
+    def page_at(self, index: int) -> QWidget:
+        """The page at `index`, built on first use (so start-up builds only the page shown)."""
+        if index not in self._built:
+            page = self.page_classes[index](self.ctx)
+            placeholder = self.stack.widget(index)
+            self.stack.insertWidget(index, page)
+            self.stack.removeWidget(placeholder)
+            placeholder.deleteLater()
+            self._built[index] = page
+        return self._built[index]
+
+    @property
+    def pages(self) -> list[QWidget]:
+        return [self.page_at(i) for i in range(len(self.page_classes))]
+
+    def build_remaining_pages(self) -> None:
+        """After the window is shown: build the other pages so that switching is instant."""
+        for index in range(len(self.page_classes)):
+            self.page_at(index)
+
+    def show_page_index(self, index: int) -> None:
+        if not 0 <= index < len(self.page_classes):
+            return
+        page = self.page_at(index)
+        self.stack.setCurrentIndex(index)
+        if self.sidebar.currentRow() != index:
+            self.sidebar.setCurrentRow(index)
+        if hasattr(page, "on_shown"):
+            page.on_shown()
+
+    def show_page(self, title: str) -> None:
+        for i, page_class in enumerate(self.page_classes):
+            if page_class.title == title:
+                self.show_page_index(i)
+
+    def page(self, title: str) -> QWidget:
+        index = next(i for i, c in enumerate(self.page_classes) if c.title == title)
+        return self.page_at(index)
+
+    # ---- menus and shortcuts --------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        quit_action = QAction("Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        view = bar.addMenu("&View")
+        for i, page_class in enumerate(self.page_classes):
+            action = QAction(page_class.title, self, shortcut=QKeySequence(f"Ctrl+{i + 1}"))
+            action.triggered.connect(lambda _checked=False, index=i: self.show_page_index(index))
+            view.addAction(action)
+            entries = getattr(page_class, "menu", [])
+            menu = bar.addMenu(page_class.title) if entries else None
+            for text, shortcut, method in entries:
+                page_action = QAction(text, self, shortcut=QKeySequence(shortcut))
+                page_action.triggered.connect(lambda _checked=False, index=i, name=method: self._run_page_action(index, name))
+                menu.addAction(page_action)
+                self.addAction(page_action)
+        view.addSeparator()
+        themes = view.addMenu("Theme")
+        group = QActionGroup(self)
+        for choice in CHOICES:
+            action = QAction(choice.capitalize() + (" (follow the desktop)" if choice == "system" else ""), self,
+                             checkable=True, checked=self.ctx.theme.choice == choice)
+            action.triggered.connect(lambda _checked=False, c=choice: self.ctx.theme.set_choice(c))
+            group.addAction(action)
+            themes.addAction(action)
+        file_menu.addAction(quit_action)
+        help_menu = bar.addMenu("&Help")
+        shortcuts = QAction("Keyboard shortcuts", self, shortcut=QKeySequence("F1"))
+        shortcuts.triggered.connect(self._show_shortcuts)
+        about = QAction("About LoRA Studio", self)
+        about.triggered.connect(lambda: QMessageBox.about(
+            self, "LoRA Studio", f"LoRA Studio {__version__}\nFine-tune open LLMs with LoRA/QLoRA.\n"
+                                 f"Workspace: {self.ctx.workspace.home}"))
+        help_menu.addAction(shortcuts)
+        help_menu.addAction(about)
+
+    def _run_page_action(self, index: int, method: str) -> None:
+        self.show_page_index(index)
+        getattr(self.page_at(index), method)()
+
+    def _show_shortcuts(self) -> None:
+        lines = []
+        for action in self.findChildren(QAction):
+            if not action.shortcut().isEmpty() and action.text():
+                lines.append(f"{action.shortcut().toString(QKeySequence.SequenceFormat.NativeText):<16} "
+                             f"{action.text().replace('&', '')}")
+        QMessageBox.information(self, "Keyboard shortcuts", "\n".join(sorted(set(lines))))
+
+    # ---- status bar -------------------------------------------------------------------------------------
+    def _show_device(self) -> None:
+        device = self.ctx.device
+        if device is not None:
+            self.device_label.setText(("GPU: " if device.kind == "cuda" else "") + device.describe())
+
+    def _run_status(self, run_id: str, event: dict) -> None:
+        if event.get("type") not in ("progress", "stage", "hello"):
+            return
+        history = self.ctx.runs.history(run_id)
+        text = f"Training {run_id}: step {history.step}/{history.max_steps or '?'}"
+        loss = history.final_loss
+        if loss is not None:
+            text += f", loss {loss:.4f}"
+        if history.eta_s:
+            text += f", {eta_text(history.eta_s)}"
+        self.run_label.setText(text)
+
+    def _status_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
+
+    def _run_ended(self, run_id: str, status: str) -> None:
+        self.run_label.setText(f"Run {run_id}: {status}")
+
+    def _restyle(self) -> None:
+        colors = self.ctx.theme.colors()
+        for i, page_class in enumerate(self.page_classes):
+            self.sidebar.item(i).setIcon(icon(page_class.icon_name, colors["text"]))
+
+    # ---- window state -----------------------------------------------------------------------------------
+    def _restore(self) -> None:
+        settings = self.ctx.settings
+        geometry = settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1440, 900)
+        state = settings.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        self.show_page_index(int(settings.value("window/page", 0) or 0))
+
+    def save_state(self) -> None:
+        settings = self.ctx.settings
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.setValue("window/state", self.saveState())
+        settings.setValue("window/page", self.stack.currentIndex())
+        settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        active = self.ctx.runs.active_run()
+        if active is not None and not self.property("no_confirm"):
+            answer = QMessageBox.question(
+                self, "A run is training",
+                f"Run {active} is still training. Quit anyway? It will save a checkpoint and stop; "
+                "you can resume it later from the Runs page.")
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self.ctx.runs.shutdown()
+        for task in self.findChildren(WorkerTask):     # previews and downloads: nothing to keep
+            task.kill()
+            task.process.waitForFinished(2000)
+        self.save_state()
+        event.accept()
+

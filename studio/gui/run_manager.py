@@ -1,0 +1,173 @@
+"""Every run the app knows about: the workspace's run folders, the runs it drives, the queue.
+
+The run folders are the truth (core.runs.list_runs), so the list survives restarts and shows
+runs started from a terminal. Runs this app starts are driven by a TrainingClient; runs that are
+live but started elsewhere are followed by tailing their events.jsonl. One run trains at a time:
+Train while a run is active puts the new run in the workspace's queue, and the next queued run
+starts when the active one ends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
+
+from studio.core.config import RunConfig
+from studio.core.errors import StudioError
+from studio.core.run_history import RunHistory
+from studio.core.run_queue import RunQueue
+from studio.core.run_setup import create_run, precheck
+from studio.core.runs import RUN_CONFIG, RunInfo, load_run, worker_alive
+from studio.core.workspace import Workspace
+from studio.gui.run_follower import RunFollower
+from studio.gui.training_client import TrainingClient
+
+NEW_RUN_S = 600        # a run folder without events this young may still get its worker
+
+
+class RunManager(QObject):
+    runs_changed = Signal()
+    run_event = Signal(str, dict)          # run id, event
+    run_ended = Signal(str, str)           # run id, status
+    queue_changed = Signal()
+    run_started = Signal(str)
+
+    def __init__(self, workspace: Workspace, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.workspace = workspace
+        self.queue = RunQueue(workspace.home)
+        self.infos: dict[str, RunInfo] = {}
+        self.live: dict[str, TrainingClient | RunFollower] = {}
+        self._watcher = QFileSystemWatcher([str(workspace.runs_dir)], self)
+        self._debounce = QTimer(self, singleShot=True, interval=300)
+        self._debounce.timeout.connect(self.refresh)
+        self._watcher.directoryChanged.connect(lambda _path: self._debounce.start())
+
+    # ---- the list of runs -------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Pick up run folders that appeared (or vanished) since the last look."""
+        runs_dir = self.workspace.runs_dir
+        present = {p.name for p in runs_dir.iterdir() if (p / RUN_CONFIG).is_file()} if runs_dir.is_dir() else set()
+        changed = False
+        for run_id in sorted(present - set(self.infos)):
+            info = load_run(runs_dir / run_id)
+            self.infos[run_id] = info
+            if run_id not in self.live and (info.status == "running" or (
+                    info.status == "created" and time.time() - (info.path / RUN_CONFIG).stat().st_mtime < NEW_RUN_S)):
+                self._follow(info.path)   # live elsewhere, or a worker about to start
+            changed = True
+        for run_id in set(self.infos) - present:
+            if run_id not in self.live:
+                del self.infos[run_id]
+                changed = True
+        if changed:
+            self.runs_changed.emit()
+
+    def run_ids(self) -> list[str]:
+        return sorted(self.infos, reverse=True)
+
+    def history(self, run_id: str) -> RunHistory:
+        source = self.live.get(run_id)
+        return source.history if source is not None else self.infos[run_id].history
+
+    def version(self, run_id: str) -> int:
+        source = self.live.get(run_id)
+        return source.version if source is not None else 0
+
+    def is_driven_here(self, run_id: str) -> bool:
+        return isinstance(self.live.get(run_id), TrainingClient) and self.live[run_id].running
+
+    def active_run(self) -> str | None:
+        for run_id, source in self.live.items():
+            if isinstance(source, TrainingClient) and source.running:
+                return run_id
+        return None
+
+    # ---- starting, cancelling, resuming -------------------------------------------------------
+    def start(self, config: RunConfig) -> tuple[str, bool]:
+        """Start a run now, or queue it when one is training; (run id or queue label, started)."""
+        precheck(config)
+        if self.active_run() is not None:
+            entry = self.queue.add(config)
+            self.queue_changed.emit()
+            return entry.label, False
+        return self._launch(config), True
+
+    def enqueue_sweep(self, config: RunConfig, key: str, values: list) -> int:
+        precheck(config)
+        added = self.queue.add_sweep(config, key, values)
+        self.queue_changed.emit()
+        if self.active_run() is None:
+            self.start_next()
+        return len(added)
+
+    def start_next(self) -> str | None:
+        entry = self.queue.pop()
+        self.queue_changed.emit()
+        if entry is None:
+            return None
+        return self._launch(entry.run_config())
+
+    def _launch(self, config: RunConfig, resume_dir: Path | None = None) -> str:
+        run_dir = resume_dir or create_run(self.workspace, config)
+        client = TrainingClient(run_dir, resume=resume_dir is not None, parent=self)
+        run_id = run_dir.name
+        self._attach(run_id, client)
+        self.infos[run_id] = load_run(run_dir) if resume_dir is None else self.infos.get(run_id) or load_run(run_dir)
+        client.start()
+        self.runs_changed.emit()
+        self.run_started.emit(run_id)
+        return run_id
+
+    def resume(self, run_id: str) -> None:
+        if self.active_run() is not None:
+            raise StudioError(f"run {self.active_run()} is training", hint="cancel it or wait until it ends, then resume")
+        self._launch(RunConfig(), resume_dir=self.workspace.run_dir(run_id))
+
+    def cancel(self, run_id: str) -> None:
+        source = self.live.get(run_id)
+        if isinstance(source, TrainingClient):
+            source.cancel()
+            return
+        pid = self.history(run_id).hello.get("pid")
+        if pid and worker_alive(self.workspace.run_dir(run_id)):
+            os.kill(int(pid), signal.SIGTERM)   # the worker treats SIGTERM as a clean cancel
+
+    def kill(self, run_id: str) -> None:
+        source = self.live.get(run_id)
+        if isinstance(source, TrainingClient):
+            source.kill()
+
+    def shutdown(self) -> None:
+        """On quit: ask own workers to save and stop (they finish on their own)."""
+        for source in self.live.values():
+            if isinstance(source, TrainingClient) and source.running:
+                source.cancel()
+
+    # ---- plumbing -----------------------------------------------------------------------------
+    def _follow(self, run_dir: Path) -> None:
+        follower = RunFollower(run_dir, self)
+        self._attach(run_dir.name, follower)
+        follower.start()
+
+    def _attach(self, run_id: str, source: TrainingClient | RunFollower) -> None:
+        old = self.live.get(run_id)
+        if isinstance(old, RunFollower):
+            old.stop()
+        self.live[run_id] = source
+        source.event.connect(lambda event, rid=run_id: self.run_event.emit(rid, event))
+        source.ended.connect(lambda status, rid=run_id: self._ended(rid, status))
+
+    def _ended(self, run_id: str, status: str) -> None:
+        source = self.live.get(run_id)
+        if source is not None:
+            self.infos[run_id] = RunInfo(run_id, source.run_dir, source.history,
+                                         self.infos[run_id].config if run_id in self.infos else None)
+        self.run_ended.emit(run_id, status)
+        self.runs_changed.emit()
+        if isinstance(source, TrainingClient) and self.active_run() is None and self.queue.entries():
+            QTimer.singleShot(0, self.start_next)

@@ -1,0 +1,113 @@
+"""Which linear layers get a LoRA adapter: the model's real layer groups with their shapes and the
+parameters each choice trains at the current rank, plus the usual presets.
+
+Ticking every group stores `all-linear` (what peft expands the same way), anything else the
+names, so the config and the command line stay short and match `studio inspect`.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
+
+from studio.core.model_info import ModelInfo
+from studio.gui.config_model import ConfigModel
+
+ATTENTION = {"q_proj", "k_proj", "v_proj", "o_proj", "query_key_value", "c_attn", "qkv_proj", "Wqkv", "out_proj",
+             "dense", "wo", "wq", "wk", "wv"}
+MLP = {"gate_proj", "up_proj", "down_proj", "fc1", "fc2", "c_fc", "c_proj", "w1", "w2", "w3", "gate_up_proj"}
+
+
+class TargetModules(QWidget):
+    def __init__(self, model: ConfigModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.info: ModelInfo | None = None
+        self.table = QTableWidget(0, 4)
+        self.table.setObjectName("target-modules")
+        self.table.setHorizontalHeaderLabels(["Layer", "Count", "Shape (out × in)", "Trained params"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        header = self.table.horizontalHeader()
+        for column in (0, 1, 2):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setDefaultSectionSize(26)
+        self.table.itemChanged.connect(self._ticked)
+        self.table.setToolTip(model.help("lora.targets"))
+        self.note = QLabel()
+        self.note.setProperty("role", "muted")
+        self.note.setWordWrap(True)
+        presets = QHBoxLayout()
+        presets.setContentsMargins(0, 0, 0, 0)
+        for text, names in (("Attention", ATTENTION), ("MLP", MLP), ("All linear", None)):
+            button = QPushButton(text)
+            button.setObjectName(f"preset:{text}")
+            button.setToolTip("Adapt " + ("every linear layer (all-linear)" if names is None else
+                                          f"the {text.lower()} layers only"))
+            button.clicked.connect(lambda _c=False, n=names: self.apply_preset(n))
+            presets.addWidget(button)
+        presets.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(presets)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.note)
+        model.changed.connect(self._config_changed)
+
+    def set_model_info(self, info: ModelInfo | None, problem: str = "") -> None:
+        self.info = info
+        self.note.setText("" if info else (problem and f"Layers unknown: {problem}."))
+        self._rebuild()
+
+    def selected(self) -> list[str]:
+        targets = list(self.model.get("lora.targets"))
+        if self.info is None:
+            return targets
+        return list(self.info.groups) if targets == ["all-linear"] else [t for t in targets if t in self.info.groups]
+
+    def apply_preset(self, names: set[str] | None) -> None:
+        if names is None or self.info is None:
+            self.model.set("lora.targets", ["all-linear"])
+            return
+        chosen = [g for g in self.info.groups if g in names]
+        if chosen:
+            self.model.set("lora.targets", chosen if len(chosen) < len(self.info.groups) else ["all-linear"])
+
+    def _ticked(self, item: QTableWidgetItem) -> None:
+        if item.column() != 0 or self.info is None or self.table.signalsBlocked():
+            return
+        chosen = [self.table.item(r, 0).text() for r in range(self.table.rowCount())
+                  if self.table.item(r, 0).checkState() == Qt.CheckState.Checked]
+        if not chosen:
+            self.note.setText("At least one layer must be adapted.")
+            self._rebuild()
+            return
+        self.model.set("lora.targets", ["all-linear"] if len(chosen) == len(self.info.groups) else chosen)
+
+    def _config_changed(self, key: str) -> None:
+        if key in ("", "lora.targets", "lora.rank", "lora.dora"):
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        self.table.blockSignals(True)
+        self.table.setRowCount(0)
+        if self.info is not None:
+            rank, dora = int(self.model.get("lora.rank")), bool(self.model.get("lora.dora"))
+            chosen = set(self.selected())
+            for row, group in enumerate(self.info.groups.values()):
+                self.table.insertRow(row)
+                name = QTableWidgetItem(group.name)
+                name.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
+                name.setCheckState(Qt.CheckState.Checked if group.name in chosen else Qt.CheckState.Unchecked)
+                cells = [name, QTableWidgetItem(str(group.count)),
+                         QTableWidgetItem(f"{group.out_features:,} × {group.in_features:,}"),
+                         QTableWidgetItem(f"{group.lora_params(rank, dora):,}")]
+                for column, cell in enumerate(cells):
+                    if column:
+                        cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    self.table.setItem(row, column, cell)
+        self.table.blockSignals(False)

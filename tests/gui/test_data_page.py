@@ -1,0 +1,88 @@
+"""The Data page: open files, detected format and mapping, rejected rows, token lengths and the
+label mask from the real preview worker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QComboBox
+
+from helpers import write_jsonl
+
+
+def data_page(window):  # noqa: ANN001, ANN201
+    window.show_page("Data")
+    return window.page("Data")
+
+
+def test_open_csv_detects_format_and_mapping_changes_records(app, qtbot, tmp_path: Path) -> None:
+    ctx, window = app
+    page = data_page(window)
+    csv = tmp_path / "qa.csv"
+    csv.write_text("q,a,notes\nWhat is 2+2?,4,x\nCapital of France?,Paris,y\n", encoding="utf-8")
+    page.open_file(csv)
+    qtbot.waitUntil(lambda: page.banner.isVisible(), timeout=5000)
+    assert "cannot tell the dataset format" in page.banner.body.text()    # q/a are not known names
+
+    index = page.mapping.format.findData("completion")
+    page.mapping.format.setCurrentIndex(index)
+    qtbot.waitUntil(lambda: "column:prompt" in {c.objectName() for c in page.findChildren(QComboBox)}, timeout=5000)
+    assert page.banner.isVisible()                                          # still no prompt column
+    page.mapping.combos["prompt"].setCurrentText("q")
+    page.mapping.combos["completion"].setCurrentText("a")
+    qtbot.waitUntil(lambda: page.table.records_model.rowCount() == 2, timeout=5000)
+    assert ctx.config.get("data.format") == "completion"
+    assert ctx.config.get("data.columns") == {"prompt": "q", "completion": "a"}
+    model = page.table.records_model
+    assert model.data(model.index(1, 1)) == "Capital of France?" and model.data(model.index(1, 2)) == "Paris"
+    assert not page.banner.isVisible()
+
+
+def test_rejected_rows_are_listed_and_clickable(app, qtbot, tmp_path: Path) -> None:
+    _ctx, window = app
+    page = data_page(window)
+    rows = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]},
+            '{"messages": [broken', {"messages": [{"role": "user", "content": "no answer"}]}]
+    page.open_file(write_jsonl(tmp_path / "mixed.jsonl", rows))
+    qtbot.waitUntil(lambda: page.problems.tree.topLevelItemCount() == 2, timeout=5000)
+    assert page.tabs.tabText(2) == "Problems (2)"
+    assert page.table.records_model.rowCount() == 1
+    first = page.problems.tree.topLevelItem(0)
+    assert (first.text(0), first.text(1)) == ("mixed.jsonl:2", "invalid JSON")
+    page.problems.select(1)
+    assert "no assistant message" in page.problems.raw.toPlainText()
+    assert '"no answer"' in page.problems.raw.toPlainText()              # the line as it is in the file
+    assert page.banner.isVisible() and "2 of 3 rows" in page.banner.title.text()
+
+
+def test_drop_a_file_opens_it(app, qtbot, tmp_path: Path) -> None:
+    ctx, window = app
+    page = data_page(window)
+    path = write_jsonl(tmp_path / "dropped.jsonl", [{"text": "some text to learn"}])
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    page.dropEvent(event)
+    assert ctx.config.get("data.path") == str(path)
+    qtbot.waitUntil(lambda: page.table.records_model.rowCount() == 1, timeout=5000)
+
+
+def test_token_lengths_and_label_mask_come_from_the_tokenizer(app, qtbot, small_data: Path) -> None:
+    ctx, window = app
+    page = data_page(window)
+    qtbot.waitUntil(lambda: len(page.histogram.lengths) == 120 and 0 in page.masks.masks, timeout=120_000)
+    first = json.loads(small_data.read_text().splitlines()[0])
+    answer = first["messages"][-1]["content"]
+    tokens = page.masks.masks[0]["tokens"]
+    trained = "".join(text for text, counts in tokens if counts)
+    assert trained == answer + "<|eos|>"                                  # only the answer (and EOS) is trained
+    assert "<|user|>" in "".join(text for text, _ in tokens)
+    assert ctx.longest_example == int(page.histogram.lengths.max())
+    ctx.config.set("data.max_len", 100)                                   # recounted without tokenizing again
+    longer = int((page.histogram.lengths > 100).sum())
+    assert longer > 0 and f"{longer:,} (" in page.histogram.summary.text()
+    assert page.histogram.cutoff.value() == 100

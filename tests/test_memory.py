@@ -1,0 +1,70 @@
+"""The memory estimate: each term as the module docstring states it, and the suggested fixes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from studio.core.config import RunConfig
+from studio.core.config_io import set_value
+from studio.core.memory import (ADAPTER_BYTES_PER_PARAM, NF4_BYTES_PER_PARAM, activation_bytes, estimate, inputs_from,
+                                per_layer_token_bytes, suggest_fix, weight_bytes)
+from studio.core.model_info import inspect_model
+
+
+def demo_inputs(tiny_model: Path, **changes):  # noqa: ANN003, ANN201
+    config = RunConfig()
+    config.lora.rank, config.lora.dropout = 16, 0.0
+    config.train.batch_size, config.data.max_len = 4, 128
+    for key, value in changes.items():
+        set_value(config, key.replace("__", "."), value)
+    return inputs_from(inspect_model(tiny_model), config, "cpu")
+
+
+def test_terms_match_the_documented_formulas(tiny_model: Path) -> None:
+    info = inspect_model(tiny_model)
+    m = demo_inputs(tiny_model)
+    assert (m.hidden, m.kv_width, m.intermediate, m.layers, m.vocab) == (128, 64, 256, 2, info.vocab_size)
+    assert m.dtype_bytes == 4                                     # fp32 on the CPU, like the engine
+    assert weight_bytes(m) == info.num_params * 4
+    assert estimate(m).adapter == info.lora_params(["all-linear"], 16) * ADAPTER_BYTES_PER_PARAM
+    assert estimate(m).logits == 4 * 128 * info.vocab_size * 12
+    # per token and layer, by hand: norms 2h*4, SDPA (2h+2kv)*d, MLP 3i*d, inputs of the targeted
+    # q/k/v, o, gate/up (h each) and down (i), and r per targeted layer (7 per decoder layer)
+    by_hand = 2 * 128 * 4 + (256 + 128) * 4 + 3 * 256 * 4 + 3 * 128 * 4 + 256 * 4 + 7 * 16 * 4
+    assert per_layer_token_bytes(m) == by_hand
+    assert activation_bytes(m) == 4 * 128 * (2 * by_hand + 128 * (4 + 4))
+
+
+def test_options_move_the_estimate_the_right_way(tiny_model: Path) -> None:
+    m = demo_inputs(tiny_model)
+    assert activation_bytes(replace(m, grad_checkpointing=True)) < activation_bytes(m)
+    assert activation_bytes(replace(m, batch_size=8)) == 2 * activation_bytes(m)
+    assert activation_bytes(replace(m, dropout=0.1)) > activation_bytes(m)
+    assert activation_bytes(replace(m, eager_attention=True)) > activation_bytes(m)
+    attention_only = demo_inputs(tiny_model, lora__targets=["q_proj", "v_proj"])
+    assert estimate(attention_only).adapter < estimate(m).adapter
+    bf16 = replace(m, dtype_bytes=2, device="cuda")
+    four_bit, eight_bit = replace(bf16, quant="4bit"), replace(bf16, quant="8bit")
+    assert weight_bytes(four_bit) < weight_bytes(eight_bit) < weight_bytes(replace(bf16, linear_params=0)) * 10
+    other = (m.params - m.linear_params) * 4 + m.largest_linear * 2
+    assert weight_bytes(four_bit) == int(m.linear_params * NF4_BYTES_PER_PARAM) + other
+
+
+def test_suggested_fix_is_the_first_remedy_that_fits(tiny_model: Path) -> None:
+    m = demo_inputs(tiny_model, train__batch_size=64, data__max_len=1024)
+    total = estimate(m).total
+    with_checkpointing = estimate(replace(m, grad_checkpointing=True)).total
+    fix = suggest_fix(m, available=with_checkpointing + 1)
+    assert fix is not None and fix.changes == {"train.grad_checkpointing": True}
+    assert fix.total == with_checkpointing and "gradient checkpointing" in fix.text
+
+    smaller = estimate(replace(m, batch_size=8)).total
+    fix = suggest_fix(m, available=min(smaller, with_checkpointing - 1), grad_accum=2)
+    assert fix is not None and fix.total <= min(smaller, with_checkpointing - 1) < total
+    config = RunConfig()
+    for key, value in fix.changes.items():                      # every change is a real config key
+        set_value(config, key, value)
+    if "train.batch_size" in fix.changes:
+        assert fix.changes["train.grad_accum"] * fix.changes["train.batch_size"] == 2 * 64
+    assert suggest_fix(m, available=1000) is None               # nothing fits in 1 KB
