@@ -5,8 +5,9 @@ commands to the worker's stdin. `decode` never raises on garbage: a line that is
 event (a stray print from a library, a truncated write after kill -9) comes back as None, so a
 reader can skip it and keep going.
 
-Events: hello, stage, data_stats, progress, metrics, eval, checkpoint, log, result, error, done.
-Commands: cancel, save_now (training worker); load, generate, stop (inference worker).
+Events: hello, stage, data_stats, progress, metrics, eval, checkpoint, log, result, error, done;
+the inference worker adds loaded, token, generated and warning (see core/chat_protocol.py).
+Commands: cancel, save_now (training worker); load, generate, stop, unload, shutdown (inference worker).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ VERSION = 1
 
 EVENT_TYPES = frozenset({
     "hello", "stage", "data_stats", "progress", "metrics", "eval", "checkpoint", "log",
-    "result", "error", "done", "token", "loaded", "generated",
+    "result", "error", "done", "token", "loaded", "generated", "warning",
 })
 COMMAND_TYPES = frozenset({"cancel", "save_now", "load", "generate", "stop", "shutdown", "unload"})
 DONE_STATUSES = ("completed", "cancelled", "failed")

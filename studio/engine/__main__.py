@@ -4,6 +4,8 @@ Commands:
     train --run-dir DIR [--resume]       one training run (events also go to DIR/events.jsonl)
     demo-model --out DIR                 build the demo's tiny base model
     evaluate --model M --data F [--adapter A]   greedy answers on held-out prompts, exact match
+    chat [--home DIR]                    the long-lived inference worker (commands on stdin)
+    convert-adapter --folder DIR         adapter_model.bin -> adapter_model.safetensors, no code run
 
 Every command ends with a `done` event. User errors (StudioError) exit with 2, crashes with 1,
 a cancel with 130. The run's lock is taken before torch is imported, so the parent can tell a
@@ -40,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--adapter", action="append", default=[])
     evaluate.add_argument("--max-new-tokens", type=int, default=16)
     evaluate.add_argument("--limit", type=int, default=0)
+    chat = sub.add_parser("chat")
+    chat.add_argument("--home", type=Path, default=None)
+    convert = sub.add_parser("convert-adapter")
+    convert.add_argument("--folder", required=True, type=Path)
     args = parser.parse_args(argv)
 
     if args.command == "train":
@@ -50,6 +56,18 @@ def main(argv: list[str] | None = None) -> int:
         from studio.engine.demo_model import build_demo_model
 
         return _guarded(emitter, lambda: build_demo_model(args.out, emitter))
+    if args.command == "chat":
+        from studio.engine.chat_worker import run_chat_worker
+
+        _quiet_libraries()
+        try:
+            return _guarded(emitter, lambda: run_chat_worker(args.home, emitter, controls))
+        finally:
+            emitter.close()
+    if args.command == "convert-adapter":
+        from studio.engine.pickle_convert import convert_pickle_adapter
+
+        return _guarded(emitter, lambda: convert_pickle_adapter(args.folder, emitter))
     from studio.engine.evaluate import evaluate_prompts
 
     return _guarded(emitter, lambda: evaluate_prompts(args.model, args.adapter, args.data, emitter,
