@@ -49,7 +49,7 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from helpers import last_json, studio
 
     home = tmp_path_factory.mktemp("trained") / "home"
-    demo = studio("demo", "--json", home=home)
+    demo = studio("demo", "--json", home=home, timeout=1800)
     assert demo.returncode == 0, demo.stderr
     out = last_json(demo.stdout)
     quick = studio("train", "--model", out["base_model"], "--data", out["train_data"], "--max-steps", "4",

@@ -155,6 +155,14 @@ class AdapterPool:
 
         info: dict[str, Any] = {"rss_bytes": psutil.Process(os.getpid()).memory_info().rss}
         try:
+            import resource
+            import sys
+
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            info["peak_rss_bytes"] = peak if sys.platform == "darwin" else peak * 1024
+        except ImportError:  # Windows has no resource module
+            pass
+        try:
             import torch
 
             if torch.cuda.is_available():
