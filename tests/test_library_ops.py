@@ -152,3 +152,15 @@ def test_diff_highlights_differences(ws: Workspace, capsys) -> None:
     assert main(["adapters", "diff", "alpha", "beta", "--json", "--home", str(ws.home)]) == 0
     out = last_json(capsys.readouterr().out)
     assert out["differences"] == len(only)
+
+
+def test_base_check_by_hub_id_and_unknown(ws: Workspace, tmp_path: Path) -> None:
+    from studio.core.adapter_compat import check_base
+
+    # alpha and beta were trained on "some/base" (a hub id, not downloaded here)
+    same = fake_adapter(tmp_path / "same-base", base="some/base")
+    check = check_base(same, ws)
+    assert check.status == "match" and check.how == "hub id" and "not downloaded" in check.message
+    other = fake_adapter(tmp_path / "other-base", base="other/model")
+    check = check_base(other, ws)
+    assert check.status == "unknown" and not check.ok and "some/base" in check.message

@@ -175,6 +175,12 @@ def check_base(adapter_folder: Path, ws: Workspace | None = None, given: str = "
                 folder = folder.resolve()
                 if any(b.path == folder for b in bases):
                     how = "hub id" if not looks_like_path(claimed) else "path"
+    if folder is None and claimed and not looks_like_path(claimed):
+        known = next((b for b in bases if b.hub_id.casefold() == claimed.casefold()), None)
+        if known is not None:
+            return BaseCheck("match", claimed, "", "hub id", message=(
+                f"base model {claimed} is used by this workspace (matched by hub id); it is not downloaded, "
+                "so the layer shapes were not checked"))
     if folder is None:
         names = ", ".join(b.label for b in bases[:5]) or "none yet"
         return BaseCheck("unknown", claimed, message=(

@@ -156,8 +156,9 @@ def locate_adapter(root: Path, shown_as: Path) -> Path:
     """The folder holding adapter_config.json: `root` itself, or its only match up to 3 levels down."""
     if (root / ADAPTER_CONFIG).is_file():
         return root
-    found = sorted(p.parent for p in root.rglob(ADAPTER_CONFIG)
-                   if len(p.relative_to(root).parts) <= 4 and not p.parent.name.startswith(TMP_PREFIX))
+    patterns = [f"{'*/' * depth}{ADAPTER_CONFIG}" for depth in range(1, 4)]   # bounded: never walk a whole disk
+    found = sorted(p.parent for pattern in patterns for p in root.glob(pattern)
+                   if not p.parent.name.startswith(TMP_PREFIX))
     if len(found) == 1:
         return found[0]
     if not found:

@@ -102,7 +102,7 @@ class AdapterPool:
                              f"{check.problems[0]}",
                              hint=f"it was made for {spec.base_model or 'another model'}; load that base instead")
         if check.status == "different":
-            self.emitter.emit("warning", kind="base_model", slot_spec=spec.spec, message=(
+            self.emitter.emit("warning", kind="base_model", spec=spec.spec, message=(
                 f"adapter {spec.label} was trained on a different version of this base model "
                 "(content hash differs); it loads, but its answers may be poor"))
         from peft import PeftModel

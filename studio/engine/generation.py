@@ -120,7 +120,8 @@ def forward(pool: AdapterPool, stream: Stream, token: int | None) -> None:
     started = time.perf_counter()
     pool.activate(stream.adapter)
     inputs = torch.tensor([ids], device=pool.model.device)
-    out = pool.model(input_ids=inputs, past_key_values=stream.cache, use_cache=True)
+    # logits_to_keep=1: only the last position's logits, not prompt_len x vocab floats on prefill
+    out = pool.model(input_ids=inputs, past_key_values=stream.cache, use_cache=True, logits_to_keep=1)
     stream.cache, stream.logits = out.past_key_values, out.logits[:, -1, :].float()
     stream.compute_s += time.perf_counter() - started
 
@@ -188,7 +189,8 @@ def _advance(pool: AdapterPool, stream: Stream, sampling: Sampling, chain: Any, 
 
 
 def result(pool: AdapterPool, stream: Stream) -> dict[str, Any]:
-    """The fields of the `generated` event."""
+    """The fields of the `generated` event. tokens/s counts this slot's own compute (prompt included),
+    not the time the other slot had its turn: it is what the slot would get alone."""
     text = pool.tokenizer.decode(stream.tokens, skip_special_tokens=True)
     decode_s = max(stream.compute_s, 1e-9)
     return {"slot": stream.slot, "label": stream.label, "text": text, "tokens": len(stream.tokens),
