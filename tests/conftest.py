@@ -39,3 +39,31 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("STUDIO_HOME", str(ws))
     return ws
 
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace holding the demo adapter (trained by `studio demo`, ~95% on its held-out tickets)
+    and `quick`, a 4-step adapter on the same base whose run left checkpoints. Read-only for tests:
+    copy it (copy_home) before changing anything."""
+    from helpers import last_json, studio
+
+    home = tmp_path_factory.mktemp("trained") / "home"
+    demo = studio("demo", "--json", home=home, timeout=1800)
+    assert demo.returncode == 0, demo.stderr
+    out = last_json(demo.stdout)
+    quick = studio("train", "--model", out["base_model"], "--data", out["train_data"], "--max-steps", "4",
+                   "--eval-split", "0.1", "--save-every", "2", "--lr", "1e-2", "--name", "quick", "--json", home=home)
+    assert quick.returncode == 0, quick.stderr
+    return home
+
+
+@pytest.fixture()
+def copy_home(trained_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private, writable copy of trained_home (also set as STUDIO_HOME)."""
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home, ignore=shutil.ignore_patterns("*.lock"))
+    monkeypatch.setenv("STUDIO_HOME", str(home))
+    return home

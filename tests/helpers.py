@@ -34,3 +34,19 @@ def studio(*args: str, home: Path | None = None, timeout: float = 600) -> subpro
 
 def last_json(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
+
+
+def fake_adapter(folder: Path, base: str = "some/base", rank: int = 4, studio_json: dict | None = None) -> Path:
+    """A PEFT-shaped adapter folder (config + small safetensors) for library tests that load nothing."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text(json.dumps({
+        "peft_type": "LORA", "r": rank, "lora_alpha": 2 * rank, "base_model_name_or_path": base,
+        "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}))
+    save_file({"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight": np.zeros((rank, 8), np.float32)},
+              str(folder / "adapter_model.safetensors"))
+    if studio_json is not None:
+        (folder / "studio.json").write_text(json.dumps(studio_json))
+    return folder

@@ -38,7 +38,7 @@ def ensure_demo_assets(out: Path, quiet: bool = False) -> tuple[Path, Path, Path
     base = out / "base-model"
     if not (base / "model.safetensors").is_file():
         _say(quiet, f"Building the demo base model in {base} ...")
-        _run_to_done(["demo-model", "--out", str(base)])
+        run_to_done(["demo-model", "--out", str(base)])
     return base, train, held_out
 
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     with atomic_dir(out / "adapter", replace=True) as tmp:
         shutil.copytree(library_adapter, tmp, dirs_exist_ok=True)
     _say(args.json, "Answering the held-out tickets with the base model and with the adapter ...")
-    results = _run_to_done(["evaluate", "--model", str(base), "--adapter", str(out / "adapter"),
+    results = run_to_done(["evaluate", "--model", str(base), "--adapter", str(out / "adapter"),
                             "--data", str(held_out), "--max-new-tokens", "12"])
     by_slot = {r["slot"]: r for r in results}
     base_r, adapter_r = by_slot["base"], by_slot[str(out / "adapter")]
@@ -100,7 +100,7 @@ def _print_comparison(base: dict[str, Any], adapter: dict[str, Any], summary: di
                   f"Done in {summary['seconds']:.0f} s.")
 
 
-def _run_to_done(worker_args: list[str]) -> list[dict[str, Any]]:
+def run_to_done(worker_args: list[str]) -> list[dict[str, Any]]:
     """Run a short worker command; return its `result` events, raise its error."""
     worker = WorkerProcess(worker_args)
     results, error, done = [], None, None

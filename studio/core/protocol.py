@@ -8,7 +8,8 @@ reader can skip it and keep going.
 Events: hello, stage, data_stats, progress, metrics, eval, checkpoint, log, result, error, done;
 distributed (what each rank of a multi-process run trained on); download (bytes of a hub
 download), token_stats and label_mask (the data preview worker).
-Commands: cancel, save_now (training worker); load, generate, stop (inference worker).
+The inference worker adds loaded, token, generated and warning (see core/chat_protocol.py).
+Commands: cancel, save_now (training worker); load, generate, stop, unload, shutdown (inference worker).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ VERSION = 1
 
 EVENT_TYPES = frozenset({
     "hello", "stage", "data_stats", "progress", "metrics", "eval", "checkpoint", "log",
-    "result", "error", "done", "token", "loaded", "generated", "distributed", "download", "token_stats",
-    "label_mask",
+    "result", "error", "done", "token", "loaded", "generated", "warning", "distributed", "download",
+    "token_stats", "label_mask",
 })
 COMMAND_TYPES = frozenset({"cancel", "save_now", "load", "generate", "stop", "shutdown", "unload"})
 DONE_STATUSES = ("completed", "cancelled", "failed")

@@ -6,6 +6,8 @@ Commands:
     evaluate --model M --data F [--adapter A]   greedy answers on held-out prompts, exact match
     preview-data --model M --data F [...]       token lengths and label masks for the Data page
     download --model ID [--revision R]           fetch a hub model into the Hugging Face cache
+    chat [--home DIR]                    the long-lived inference worker (commands on stdin)
+    convert-adapter --folder DIR         adapter_model.bin -> adapter_model.safetensors, no code run
 
 Every command ends with a `done` event. User errors (StudioError) exit with 2, crashes with 1,
 a cancel with 130. The run's lock is taken before torch is imported, so the parent can tell a
@@ -51,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     download.add_argument("--revision", default="")
     download.add_argument("--allow-pickle", action="store_true")
     download.add_argument("--trust-remote-code", action="store_true")
+    chat = sub.add_parser("chat")
+    chat.add_argument("--home", type=Path, default=None)
+    convert = sub.add_parser("convert-adapter")
+    convert.add_argument("--folder", required=True, type=Path)
     args = parser.parse_args(argv)
 
     if args.command == "train":
@@ -65,6 +71,19 @@ def main(argv: list[str] | None = None) -> int:
         return guarded(emitter, lambda: _preview(args, emitter))
     if args.command == "download":
         return guarded(emitter, lambda: _download(args, emitter))
+    if args.command == "chat":
+        from studio.engine.chat_worker import run_chat_worker
+        from studio.engine.train_session import quiet_libraries
+
+        quiet_libraries()
+        try:
+            return guarded(emitter, lambda: run_chat_worker(args.home, emitter, controls))
+        finally:
+            emitter.close()
+    if args.command == "convert-adapter":
+        from studio.engine.pickle_convert import convert_pickle_adapter
+
+        return guarded(emitter, lambda: convert_pickle_adapter(args.folder, emitter))
     from studio.engine.evaluate import evaluate_prompts
 
     return guarded(emitter, lambda: evaluate_prompts(args.model, args.adapter, args.data, emitter,

@@ -1,0 +1,215 @@
+"""Does an adapter belong to a base model? Decided from files alone, without torch.
+
+Three kinds of evidence, strongest first:
+- content hash: studio.json records `model_fingerprint` of the base it was trained on (config.json +
+  safetensors headers); a local folder with the same hash is the same model;
+- name: the folder or hub id in adapter_config.json (`base_model_name_or_path`) is one the
+  workspace already knows (used by another adapter, a run, or the demo);
+- shapes: every `lora_A` / `lora_B` tensor in the adapter's safetensors header must sit on a layer
+  of the base with matching in/out features. This catches an adapter for another model family or
+  size before peft fails with a size-mismatch traceback.
+
+A base with the right shapes but a different hash is reported as "different": it loads, but the
+adapter was trained on other weights (e.g. the base instead of the instruct model).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from studio.core.errors import ModelError
+from studio.core.library import ADAPTER_CONFIG, ADAPTER_WEIGHTS, STUDIO_JSON, list_adapters, model_fingerprint
+from studio.core.model_info import find_model_folder, inspect_model, looks_like_path, read_safetensors_header
+from studio.core.workspace import Workspace
+
+LORA_KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.lora_(?P<part>A|B)(?:\.[^.]+)?\.weight$")
+MAX_PROBLEMS = 5
+OK_STATUSES = ("match", "fits")
+
+
+@dataclass
+class KnownBase:
+    """A base model this workspace has used: by an adapter, a run, or the demo."""
+
+    label: str
+    path: Path | None = None
+    hub_id: str = ""
+    hashes: set[str] = field(default_factory=set)
+
+
+def known_bases(ws: Workspace) -> list[KnownBase]:
+    found: dict[str, KnownBase] = {}
+
+    def add(name: str, resolved: str | None = None, digest: str | None = None) -> None:
+        if not name:
+            return
+        folder = find_model_folder(resolved) if resolved and Path(resolved).is_dir() else find_model_folder(name)
+        key = str(folder.resolve()) if folder else name.casefold()
+        base = found.setdefault(key, KnownBase(label=name, path=folder.resolve() if folder else None,
+                                               hub_id="" if looks_like_path(name) else name))
+        if digest:
+            base.hashes.add(digest)
+
+    for adapter in list_adapters(ws.adapters_dir):
+        record = adapter.studio.get("base_model", {}) if isinstance(adapter.studio.get("base_model"), dict) else {}
+        add(str(record.get("name_or_path") or adapter.base_model), record.get("resolved_path"), record.get("hash"))
+    if ws.runs_dir.is_dir():
+        for run_yaml in ws.runs_dir.glob("*/run.yaml"):
+            try:
+                model = (yaml.safe_load(run_yaml.read_text(encoding="utf-8")) or {}).get("model") or {}
+            except (OSError, yaml.YAMLError, AttributeError):
+                continue
+            if isinstance(model, dict):
+                add(str(model.get("name_or_path") or ""))
+    demo = ws.demo_dir / "base-model"
+    if (demo / "config.json").is_file():
+        add(str(demo))
+    return list(found.values())
+
+
+def adapter_tensors(adapter_folder: Path) -> dict[str, list[int]]:
+    weights = adapter_folder / ADAPTER_WEIGHTS
+    return {name: list(meta.get("shape", [])) for name, meta in read_safetensors_header(weights).items()}
+
+
+def shape_problems(adapter_folder: Path, base_folder: Path) -> list[str]:
+    """Why the adapter's LoRA tensors do not fit the base's layers (empty when they fit)."""
+    info = inspect_model(base_folder)
+    if "quantization_config" in info.config:
+        return []  # packed quantized weights do not show their logical shapes
+    problems: list[str] = []
+    matched = checked = 0
+    for key, shape in adapter_tensors(adapter_folder).items():
+        m = LORA_KEY.match(key)
+        if not m or len(shape) != 2:
+            continue
+        checked += 1
+        module = m.group("module")
+        base = info.tensors.get(module + ".weight")
+        if base is None or len(base[1]) != 2:
+            problems.append(f"layer {module} does not exist in the base")
+            continue
+        matched += 1
+        out_features, in_features = base[1]
+        if m.group("part") == "A" and shape[1] != in_features:
+            problems.append(f"{module}: the adapter expects {shape[1]} inputs, the base layer has {in_features}")
+        elif m.group("part") == "B" and shape[0] != out_features:
+            problems.append(f"{module}: the adapter expects {shape[0]} outputs, the base layer has {out_features}")
+    if checked and not matched:
+        return [f"none of the adapter's {checked} LoRA tensors sits on a layer of this base "
+                f"(e.g. {problems[0].split(' does not')[0]}): it was made for another model family"]
+    if len(problems) > MAX_PROBLEMS:
+        problems = problems[:MAX_PROBLEMS] + [f"... and {len(problems) - MAX_PROBLEMS} more"]
+    return problems
+
+
+@dataclass
+class BaseCheck:
+    """How an adapter relates to a base model on this machine.
+
+    status: match (same model: hash, or a name the workspace knows; shapes fit), fits (shapes fit,
+    identity not confirmed), different (shapes fit but the recorded hash differs), mismatch
+    (shapes do not fit: it cannot load), unknown (the base is not on this machine)."""
+
+    status: str
+    claimed: str
+    base_path: str = ""
+    how: str = ""
+    message: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in OK_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "ok": self.ok, "claimed": self.claimed, "base_path": self.base_path or None,
+                "how": self.how or None, "message": self.message, "problems": self.problems}
+
+
+def claimed_base(adapter_folder: Path) -> tuple[str, str]:
+    """(base model name or path, recorded content hash) from studio.json, else adapter_config.json."""
+    name, digest = "", ""
+    try:
+        studio = json.loads((adapter_folder / STUDIO_JSON).read_text(encoding="utf-8"))
+        record = studio.get("base_model") or {}
+        name = str(record.get("resolved_path") or record.get("name_or_path") or "")
+        digest = str(record.get("hash") or "")
+    except (OSError, ValueError, AttributeError):
+        pass
+    if not name:
+        try:
+            config = json.loads((adapter_folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+            name = str(config.get("base_model_name_or_path") or "")
+        except (OSError, ValueError, AttributeError):
+            pass
+    return name, digest
+
+
+def check_base(adapter_folder: Path, ws: Workspace | None = None, given: str = "") -> BaseCheck:
+    """Compare the adapter with `given` (a model folder or hub id), else with the base it names."""
+    claimed, digest = claimed_base(adapter_folder)
+    bases = known_bases(ws) if ws else []
+    folder: Path | None = None
+    how = ""
+    if given:
+        folder = find_model_folder(given)
+        if folder is None:
+            return BaseCheck("unknown", claimed, message=f"the base model {given!r} is not on this machine "
+                             "(not a folder, not in the Hugging Face cache)")
+    else:
+        if digest:
+            for base in bases:
+                if base.path and (digest in base.hashes or _hash(base.path) == digest):
+                    folder, how = base.path, "content hash"
+                    break
+        if folder is None and claimed:
+            folder = find_model_folder(claimed)
+            if folder is not None:
+                folder = folder.resolve()
+                if any(b.path == folder for b in bases):
+                    how = "hub id" if not looks_like_path(claimed) else "path"
+    if folder is None and claimed and not looks_like_path(claimed):
+        known = next((b for b in bases if b.hub_id.casefold() == claimed.casefold()), None)
+        if known is not None:
+            return BaseCheck("match", claimed, "", "hub id", message=(
+                f"base model {claimed} is used by this workspace (matched by hub id); it is not downloaded, "
+                "so the layer shapes were not checked"))
+    if folder is None:
+        names = ", ".join(b.label for b in bases[:5]) or "none yet"
+        return BaseCheck("unknown", claimed, message=(
+            f"the adapter was made for {claimed or 'an unnamed base model'}, which is not on this machine "
+            f"and not among this workspace's base models ({names})"))
+    folder = folder.resolve()
+    try:
+        problems = shape_problems(adapter_folder, folder)
+    except ModelError as exc:
+        return BaseCheck("unknown", claimed, str(folder), message=f"cannot read the base model: {exc.message}")
+    if problems:
+        return BaseCheck("mismatch", claimed, str(folder), "shapes", problems=problems, message=(
+            f"the adapter does not fit {folder}: {problems[0]}"))
+    if digest and how != "content hash":
+        actual = _hash(folder)
+        if actual == digest:
+            how = "content hash"
+        else:
+            return BaseCheck("different", claimed, str(folder), "shapes", message=(
+                f"{folder} has the right layer shapes but is not the model the adapter was trained on "
+                "(its content hash differs): it will load, but the answers may be poor"))
+    if how:
+        return BaseCheck("match", claimed, str(folder), how, message=f"base model {folder} (matched by {how})")
+    return BaseCheck("fits", claimed, str(folder), "shapes", message=(
+        f"the adapter's layers fit {folder}; it names {claimed or 'no base'}, which this workspace has not used before"))
+
+
+def _hash(folder: Path) -> str:
+    try:
+        return model_fingerprint(folder)
+    except OSError:
+        return ""
