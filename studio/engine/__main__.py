@@ -4,6 +4,10 @@ Commands:
     train --run-dir DIR [--resume]       one training run (events also go to DIR/events.jsonl)
     demo-model --out DIR                 build the demo's tiny base model
     evaluate --model M --data F [--adapter A]   greedy answers on held-out prompts, exact match
+    export --adapter A --base B --out DIR --dtype D --shard-size BYTES [--no-verify] ...
+                                         merge an adapter into its base, write and verify the folder
+    merge-adapters --adapter A:W ... --out DIR [--combination cat]
+                                         a weighted combination of adapters, as a new adapter
 
 Every command ends with a `done` event. User errors (StudioError) exit with 2, crashes with 1,
 a cancel with 130. The run's lock is taken before torch is imported, so the parent can tell a
@@ -40,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--adapter", action="append", default=[])
     evaluate.add_argument("--max-new-tokens", type=int, default=16)
     evaluate.add_argument("--limit", type=int, default=0)
+    _add_export_commands(sub)
     args = parser.parse_args(argv)
 
     if args.command == "train":
@@ -50,10 +55,58 @@ def main(argv: list[str] | None = None) -> int:
         from studio.engine.demo_model import build_demo_model
 
         return _guarded(emitter, lambda: build_demo_model(args.out, emitter))
+    if args.command in ("export", "merge-adapters"):
+        return _guarded(emitter, lambda: _export_command(args, emitter, controls))
     from studio.engine.evaluate import evaluate_prompts
 
     return _guarded(emitter, lambda: evaluate_prompts(args.model, args.adapter, args.data, emitter,
                                                       controls, args.max_new_tokens, args.limit))
+
+
+def _add_export_commands(sub: argparse._SubParsersAction) -> None:
+    export = sub.add_parser("export")
+    export.add_argument("--adapter", required=True, type=Path)
+    export.add_argument("--base", required=True)
+    export.add_argument("--revision", default="")
+    export.add_argument("--out", required=True, type=Path)
+    export.add_argument("--dtype", required=True, choices=("bf16", "fp16", "fp32"))
+    export.add_argument("--shard-size", required=True, type=int)
+    export.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    export.add_argument("--prompts", type=Path)
+    export.add_argument("--no-verify", action="store_true")
+    export.add_argument("--keep-failed", action="store_true")
+    export.add_argument("--trust-remote-code", action="store_true")
+    merge = sub.add_parser("merge-adapters")
+    merge.add_argument("--adapter", action="append", required=True, metavar="PATH:WEIGHT")
+    merge.add_argument("--base", required=True)
+    merge.add_argument("--revision", default="")
+    merge.add_argument("--out", required=True, type=Path)
+    merge.add_argument("--combination", default="cat")
+    merge.add_argument("--density", type=float)
+    merge.add_argument("--svd-rank", type=int)
+    merge.add_argument("--trust-remote-code", action="store_true")
+
+
+def _export_command(args: argparse.Namespace, emitter: Emitter, controls: Controls) -> dict[str, Any]:
+    emitter.emit("hello", worker=args.command, pid=os.getpid(), python=sys.version.split()[0])
+    _quiet_libraries()
+    emitter.emit("log", environment=environment())
+    if args.command == "export":
+        from studio.engine.merge_export import run_export
+
+        return run_export(args.adapter.resolve(), args.base, args.out.resolve(), args.dtype, args.shard_size,
+                          emitter, controls, revision=args.revision, verify=not args.no_verify,
+                          keep_failed=args.keep_failed, device=args.device,
+                          trust_remote_code=args.trust_remote_code, prompts_file=args.prompts)
+    from studio.engine.adapter_combine import combine_adapters
+
+    parents = []
+    for spec in args.adapter:
+        path, _, weight = spec.rpartition(":")
+        parents.append((Path(path).resolve(), float(weight)))
+    return combine_adapters(parents, args.base, args.out.resolve(), emitter, controls, combination=args.combination,
+                            density=args.density, svd_rank=args.svd_rank, revision=args.revision,
+                            trust_remote_code=args.trust_remote_code)
 
 
 def _train(run_dir: Path, resume: bool) -> int:
