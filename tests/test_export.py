@@ -7,6 +7,7 @@ independently of the export's own verification.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -72,13 +73,21 @@ def run_export(trained: dict[str, Path], *args: str) -> dict:
     return out
 
 
+def file_hashes(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()}
+
+
 def test_fp32_merge_matches_the_adapter(trained: dict[str, Path], tiny_model: Path, tmp_path: Path) -> None:
     folder = tmp_path / "merged"
+    before = file_hashes(tiny_model), file_hashes(trained["full"])
     out = run_export(trained, "--adapter", "full", "--out", str(folder), "--dtype", "fp32")
+    # merged in place over memory-mapped weights: the base checkpoint on disk must be untouched
+    assert (file_hashes(tiny_model), file_hashes(trained["full"])) == before
     report = out["verification"]
     assert report["passed"] and report["greedy_agree"] == report["prompts"] == 4
     assert report["max_abs_diff"] < 1e-4 < report["adapter_effect"]
     assert report["prompt_source"].endswith("train.jsonl")  # the adapter's own data
+    assert out["model_bytes"] > 1_000_000 and out["peak_rss_bytes"] > out["baseline_rss_bytes"] > 0
     lineage = json.loads((trained["full"] / "studio.json").read_text())
     assert_plain_hf_folder(folder, lineage)
     config = json.loads((folder / "config.json").read_text())

@@ -77,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
         print_json({"status": outcome.status, "adapter": plan.adapter.name, "out": outcome.done.get("out"),
                     "dtype": plan.dtype, "verification": report and _strip(report), "error": outcome.error
                     and {k: outcome.error.get(k) for k in ("kind", "message", "hint")},
-                    **{k: outcome.done.get(k) for k in ("files", "model_bytes", "peak_rss_bytes",
-                                                        "baseline_rss_bytes", "seconds")}})
+                    **{k: outcome.done.get(k) for k in ("files", "model_bytes", "peak_private_bytes", "peak_rss_bytes",
+                                                        "baseline_private_bytes", "baseline_rss_bytes", "by_stage",
+                                                        "seconds")}})
     else:
         if report is not None:
             print_verification(report)
@@ -138,9 +139,11 @@ def _print_outcome(outcome: Any, plan: ExportPlan) -> None:
     done, out = outcome.done, sys.stderr
     if outcome.status == "completed":
         verdict = "verified" if plan.verify else "not verified"
+        private = done.get("peak_private_bytes")
+        memory = (f"peak private memory {human_bytes(private)} (RSS {human_bytes(done.get('peak_rss_bytes'))})"
+                  if private else f"peak RSS {human_bytes(done.get('peak_rss_bytes'))}")
         out.write(f"Exported ({verdict}): {done.get('out')}\n  {', '.join(done.get('files', []))}\n"
-                  f"  peak memory {human_bytes(done.get('peak_rss_bytes'))} for a {human_bytes(done.get('model_bytes'))} "
-                  f"model; {done.get('seconds')} s\n")
+                  f"  {memory} for {human_bytes(done.get('model_bytes'))} of weights; {done.get('seconds')} s\n")
     elif outcome.status == "cancelled":
         out.write("Export cancelled; nothing was written.\n")
     else:

@@ -153,11 +153,11 @@ def compare_merged(merged: Any, tokenizer: Any, references: list[PromptReference
                "max_abs_diff": diff, "greedy_agree": agree, "adapter_effect": ref.adapter_effect}
         if not agree:
             row["margin"] = margin
-            if margin is None or margin > 2 * tolerance:
+            if margin is None or not margin <= 2 * tolerance:
                 problems.append(f"prompt {i + 1}: the merged model answers {answer!r}, base + adapter "
                                 f"{ref.answer!r}" + (f" (reference margin {margin:.3g} > 2 x tolerance)"
                                                      if margin is not None else ""))
-        if diff > tolerance:
+        if not diff <= tolerance:  # also catches NaN
             problems.append(f"prompt {i + 1}: max logit difference {diff:.3g} > tolerance {tolerance:.3g}")
         rows.append(row)
         if on_prompt is not None:

@@ -8,17 +8,18 @@ temporary sibling of the output folder -> free the model -> load the folder fres
 check removes the temporary folder (or, with keep_failed, renames it to `<out>.FAILED-verification`
 with a VERIFICATION_FAILED.txt inside), so nothing that looks like a good export is left behind.
 
-Memory: at no point are two copies of the model's weights in RAM.
-- Loading: transformers builds the model on the meta device and fills each parameter from the
-  safetensors file, so the weights exist once (never a state dict next to the model).
-- Merging: peft folds `scale * B @ A` into each base weight one layer at a time; with
-  safe_merge the only extra memory is one layer's copy (used to refuse NaNs before writing).
-- Saving: transformers writes shard by shard and safetensors (0.6+) writes each tensor straight
-  from its memory, without building a bytes copy of the shard.
-- Verifying: the reference logits (a few prompts x vocabulary) are all that is kept from
-  base + adapter; the merged model is deleted before the written folder is loaded back.
-Peak RSS is reported in the `done` event (peak_rss_bytes next to model_bytes); docs/export.md
-records it for a random-init model of a few hundred MB.
+Memory: at no point are two copies of the weights in memory.
+- Loading: transformers builds the model on the meta device and points each parameter at the
+  memory-mapped safetensors file (or, for another dtype, converts it tensor by tensor), so
+  there is never a state dict next to the model.
+- Merging: peft folds `scale * B @ A` into each base weight in place, one layer at a time
+  (`merge_adapter` explains why not safe_merge); the only extra memory is one layer's update.
+- Saving: transformers writes shard by shard, and safetensors (0.6+) writes each tensor from
+  its own memory without building a bytes copy of the shard.
+- Verifying: all that is kept of base + adapter is the reference logits (a few prompts x
+  vocabulary); the merged model is deleted before the written folder is loaded back.
+The `done` event reports peak private memory and peak RSS per stage next to the weights' size
+(memory_watch explains the difference); docs/export.md has the figures for a 640 MB model.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ import datetime as dt
 import gc
 import json
 import os
-import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from studio.core.export_plan import EXPORT_INFO, decimal_size, read_json
 from studio.core.library import STUDIO_JSON
 from studio.core.model_card import merged_model_card
 from studio.engine.export_verify import VerificationFailed, capture_reference, compare_merged, describe, load_prompts
+from studio.engine.memory_watch import MemoryWatch
 from studio.engine.stages import Stages
 from studio.engine.worker_io import Controls, Emitter
 
@@ -52,96 +54,125 @@ def run_export(adapter: Path, base: str, out: Path, dtype: str, shard_size: int,
                device: str = "cpu", trust_remote_code: bool = False, prompts_file: Path | None = None) -> dict[str, Any]:
     """Write the verified merged model to `out`; returns the fields of the final `done` event."""
     import torch
-    from peft import PeftModel
 
-    from studio.engine.model_loading import load_model, pick_device, resolve_source
+    from studio.engine.model_loading import pick_device
 
-    stages = Stages(emitter)
-    baseline_rss = _rss_now()
+    started = time.monotonic()
     lineage = read_json(adapter / STUDIO_JSON)
     device = pick_device() if device == "auto" else device
     torch_dtype = getattr(torch, TORCH_DTYPES[dtype])
-    options = ModelOptions(name_or_path=base, revision=revision, quant="none",
-                           trust_remote_code=trust_remote_code)
+    options = ModelOptions(name_or_path=base, revision=revision, quant="none", trust_remote_code=trust_remote_code)
+    with MemoryWatch() as memory:
+        stages = _WatchedStages(emitter, memory)
+        model, tokenizer, source = _load(adapter, options, lineage, device, torch_dtype, stages)
+        model_bytes = sum(p.numel() * p.element_size() for p in model.get_base_model().parameters())
+        _check_cancel(controls)
+        references, prompt_source = [], ""
+        if verify:
+            prompts, prompt_source = load_prompts(tokenizer, prompts_file)
+            stages.enter("reference", f"answering {len(prompts)} prompts with base + adapter (before merging)")
+            references = capture_reference(model, tokenizer, prompts,
+                                           on_prompt=lambda n: _progress(emitter, "reference", n, len(prompts)))
+            _check_cancel(controls)
 
-    stages.enter("load_model", f"loading {base} at {dtype} on {device} (full precision, not quantized)")
+        stages.enter("merge", "merging the adapter into the base weights")
+        merged = merge_adapter(model)
+        del model
+        _check_merged(merged)
+        _check_cancel(controls)
+
+        export_info: dict[str, Any] = {
+            "name": out.name, "adapter_name": lineage.get("name") or adapter.name, "adapter_path": str(adapter),
+            "base_source": source, "dtype": dtype, "shard_size": shard_size, "studio_version": studio.__version__,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        with atomic_dir(out) as tmp:
+            stages.enter("save", f"writing safetensors shards of up to {decimal_size(shard_size)}")
+            with _FolderProgress(tmp, model_bytes, emitter):
+                merged.save_pretrained(str(tmp), max_shard_size=shard_size)
+            tokenizer.save_pretrained(str(tmp))
+            _ensure_generation_config(merged, tmp)
+            del merged
+            gc.collect()
+            report = None
+            if verify:
+                stages.enter("verify", "loading the written folder fresh and comparing with base + adapter")
+                report = _verify_folder(tmp, tokenizer, references, dtype, torch_dtype, device, emitter)
+                report["prompt_source"] = prompt_source
+                emitter.emit("result", kind="verification", **report)
+                if not report["passed"]:
+                    _fail(tmp, out, report, keep_failed)
+            stages.enter("finish", "writing the model card")
+            (tmp / "README.md").write_text(merged_model_card(lineage, export_info, report), encoding="utf-8")
+            (tmp / EXPORT_INFO).write_text(json.dumps({**export_info, "lineage": lineage, "verification": report},
+                                                      indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            if out.is_dir() and not any(out.iterdir()):
+                out.rmdir()  # an empty folder the user made for the export
+    return {"status": "completed", "out": str(out), "dtype": dtype, "files": sorted(p.name for p in out.iterdir()),
+            "model_bytes": model_bytes, **memory.report(),
+            "verification": report and {k: v for k, v in report.items() if k != "rows"},
+            "seconds": round(time.monotonic() - started, 1)}
+
+
+def _load(adapter: Path, options: ModelOptions, lineage: dict[str, Any], device: str, torch_dtype: Any,
+          stages: Stages) -> tuple[Any, Any, str]:
+    """Base at full precision (never 4/8-bit: quant is "none" whatever the adapter was trained on) + adapter."""
+    from peft import PeftModel
+
+    from studio.engine.model_loading import load_model, resolve_source
+
+    stages.enter("load_model", f"loading {options.name_or_path} at {str(torch_dtype).split('.')[-1]} on {device} "
+                               "(full precision, not quantized)")
     source = resolve_source(options)
     tokenizer = _export_tokenizer(adapter, source, options, lineage.get("chat_template"))
     model = load_model(source, options, device, quant="none", dtype=torch_dtype)
-    model_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    _check_cancel(controls)
-
     stages.enter("load_adapter", f"attaching {adapter.name}")
     try:
         model = PeftModel.from_pretrained(model, str(adapter), is_trainable=False)
     except (RuntimeError, ValueError, KeyError) as exc:
-        raise ModelError(f"adapter {adapter} does not fit base model {base}: {str(exc).splitlines()[0][:300]}",
+        raise ModelError(f"adapter {adapter} does not fit base model {source}: {str(exc).splitlines()[0][:300]}",
                          hint="pass --base with the model the adapter was trained on") from None
     model.eval()
-
-    references, prompt_source = [], ""
-    if verify:
-        prompts, prompt_source = load_prompts(tokenizer, prompts_file)
-        stages.enter("reference", f"answering {len(prompts)} prompts with base + adapter (before merging)")
-        references = capture_reference(model, tokenizer, prompts,
-                                       on_prompt=lambda n: _progress(emitter, "reference", n, len(prompts)))
-        _check_cancel(controls)
-
-    stages.enter("merge", "merging the adapter into the base weights")
-    merged = merge_adapter(model)
-    del model
-    _check_no_adapter_left(merged)
-    _check_cancel(controls)
-
-    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    export_info: dict[str, Any] = {
-        "name": out.name, "adapter_name": lineage.get("name") or adapter.name, "adapter_path": str(adapter),
-        "base_source": source, "dtype": dtype, "created": created, "studio_version": studio.__version__,
-        "shard_size": shard_size,
-    }
-    with atomic_dir(out) as tmp:
-        stages.enter("save", f"writing safetensors shards of up to {decimal_size(shard_size)}")
-        with _FolderProgress(tmp, model_bytes, emitter):
-            merged.save_pretrained(str(tmp), max_shard_size=shard_size)
-        tokenizer.save_pretrained(str(tmp))
-        _ensure_generation_config(merged, tmp)
-        del merged
-        gc.collect()
-        report = None
-        if verify:
-            stages.enter("verify", "loading the written folder fresh and comparing with base + adapter")
-            report = _verify_folder(tmp, tokenizer, references, dtype, torch_dtype, device, emitter)
-            report["prompt_source"] = prompt_source
-            emitter.emit("result", kind="verification", **report)
-            if not report["passed"]:
-                _fail(tmp, out, report, keep_failed)
-        stages.enter("finish", "writing the model card")
-        (tmp / "README.md").write_text(merged_model_card(lineage, export_info, report), encoding="utf-8")
-        (tmp / EXPORT_INFO).write_text(json.dumps({**export_info, "lineage": lineage, "verification": report},
-                                                  indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        if out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # an empty folder the user made for the export
-    files = sorted(p.name for p in out.iterdir())
-    return {"status": "completed", "out": str(out), "dtype": dtype, "files": files,
-            "model_bytes": model_bytes, "baseline_rss_bytes": baseline_rss, "peak_rss_bytes": _peak_rss(),
-            "verification": report and {k: v for k, v in report.items() if k != "rows"},
-            "seconds": round(sum(stages.times.values()), 1)}
+    return model, tokenizer, source
 
 
 def merge_adapter(peft_model: Any) -> Any:
-    """peft's merge: W += scale * B @ A per layer, in place; safe_merge refuses NaN/inf weights."""
-    try:
-        return peft_model.merge_and_unload(safe_merge=True, progressbar=False)
-    except ValueError as exc:
-        raise ModelError(f"the merge failed: {exc}", hint="the adapter's weights are broken; train it again") from None
+    """peft's merge, W += scale * B @ A one layer at a time, in place.
+
+    In place matters for memory: the weights are private copy-on-write views of the mmapped
+    checkpoint, so writing a layer turns its file pages into private pages (the file on disk is
+    never written). peft's safe_merge would clone each weight while its file pages stay mapped;
+    NaN/inf are refused afterwards instead (`_check_merged`).
+    """
+    return peft_model.merge_and_unload(safe_merge=False, progressbar=False)
 
 
-def _check_no_adapter_left(model: Any) -> None:
-    """The merged model must be a plain transformers model with plain (unquantized) weights."""
+class _WatchedStages(Stages):
+    """Stages that also tell the memory watch which stage its samples belong to."""
+
+    def __init__(self, emitter: Emitter, memory: MemoryWatch) -> None:
+        super().__init__(emitter)
+        self.memory = memory
+
+    def enter(self, name: str, message: str = "", **fields: Any) -> None:
+        super().enter(name, message, **fields)
+        self.memory.stage = name
+
+
+def _check_merged(model: Any) -> None:
+    """A plain transformers model with plain, finite weights, or no export."""
+    import torch
+
     leftovers = [n for n, _ in model.named_modules() if "lora_" in n]
     quantized = [n for n, m in model.named_modules() if type(m).__name__ in ("Linear4bit", "Linear8bitLt")]
     if leftovers or quantized:
         raise RuntimeError(f"merge left LoRA or quantized layers behind: {(leftovers or quantized)[:3]}")
+    # in slices of 4M values: isfinite on a whole embedding matrix would allocate copies of it
+    broken = [n for n, p in model.named_parameters()
+              if not all(bool(torch.isfinite(part).all()) for part in p.detach().reshape(-1).split(1 << 22))]
+    if broken:
+        raise ModelError(f"the merged weights contain NaN or inf ({', '.join(broken[:3])}), so nothing was written",
+                         hint="the adapter's weights are broken (check its training loss); train it again")
 
 
 def _verify_folder(folder: Path, tokenizer: Any, references: list[Any], dtype: str, torch_dtype: Any,
@@ -232,22 +263,4 @@ def _progress(emitter: Emitter, stage: str, done: int, total: int, unit: str = "
 def _check_cancel(controls: Controls) -> None:
     if controls.cancel.is_set():
         raise KeyboardInterrupt
-
-
-def _rss_now() -> int:
-    import psutil
-
-    return int(psutil.Process().memory_info().rss)
-
-
-def _peak_rss() -> int | None:
-    """The process's high-water mark of resident memory (ru_maxrss: KB on Linux, bytes on macOS)."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        import psutil
-
-        return getattr(psutil.Process().memory_info(), "peak_wset", None)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
 
