@@ -103,6 +103,8 @@ def test_qlora_adapter_is_merged_into_full_precision_weights(trained: dict[str, 
     folder = tmp_path / "merged-qlora"
     out = run_export(trained, "--adapter", "qlora", "--out", str(folder), "--dtype", "fp32")
     assert out["verification"]["passed"] and out["verification"]["max_abs_diff"] < 1e-4
+    as_trained = out["verification"]["as_trained"]  # what the adapter answered on its 4-bit base, for information
+    assert as_trained["quant"] == "4bit" and as_trained["prompts"] == 4 and as_trained["max_abs_diff"] > 0
     lineage = json.loads((trained["qlora"] / "studio.json").read_text())
     assert lineage["base_model"]["quant"] == "4bit"
     assert_plain_hf_folder(folder, lineage)
@@ -128,7 +130,7 @@ def test_bf16_export_in_tiny_shards(trained: dict[str, Path], tiny_model: Path) 
     dtypes = {m["dtype"] for s in shards for m in read_safetensors_header(folder / s).values()}
     assert dtypes == {"BF16"}
     report = out["verification"]
-    assert report["passed"] and report["relative_tolerance"] == 0.05
+    assert report["passed"] and report["relative_tolerance"] == 0.1
     assert report["max_abs_diff"] <= report["tolerance"]
     merged, tuned, _ = logits_of_merged_and_adapter(folder, tiny_model, trained["full"], "bfloat16")
     assert (merged - tuned).abs().max() <= report["tolerance"]

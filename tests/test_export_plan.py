@@ -170,13 +170,15 @@ def test_adapter_only_export_folder_and_zip(capsys, library: Workspace, tiny_mod
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_model)
     assert any("copy it to the other machine" in n for n in result["notes"])
 
-    code, text = run_cli(capsys, "export", "--adapter", "a", "--adapter-only", "--zip", "--out", str(tmp_path / "a.zip"))
+    zipped = tmp_path / "a.zip"
+
+    code, text = run_cli(capsys, "export", "--adapter", "a", "--adapter-only", "--zip", "--out", str(zipped))
     assert code == 0, text
-    with zipfile.ZipFile(tmp_path / "a.zip") as archive:
+    with zipfile.ZipFile(zipped) as archive:
         names = archive.namelist()
     assert "a/adapter_model.safetensors" in names and "a/studio.json" in names and "a/adapter_config.json" in names
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
-    code, text = run_cli(capsys, "export", "--adapter", "a", "--adapter-only", "--zip", "--out", str(tmp_path / "a.zip"))
+    code, text = run_cli(capsys, "export", "--adapter", "a", "--adapter-only", "--zip", "--out", str(zipped))
     assert code == 2 and "already exists" in text
 
 

@@ -24,7 +24,8 @@ from studio.core.export_plan import DEFAULT_SHARD_SIZE, EXPORT_DTYPES, ExportPla
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "export", parents=[common_options()], help="merge an adapter into its base model (verified), or export the adapter",
+        "export", parents=[common_options()],
+        help="merge an adapter into its base model (verified), or export the adapter",
         description="Merge a LoRA adapter into its base model and write a standard Hugging Face model folder "
                     "(safetensors, config, tokenizer with the chat template, model card), then load it back and "
                     "check it against base + adapter. With --adapter-only, copy the PEFT adapter folder instead.")
@@ -116,9 +117,11 @@ def print_verification(report: dict[str, Any]) -> None:
     passed = report.get("passed")
     table = Table(title=f"Verification: merged model vs. base + adapter ({report['dtype']}, prompts from "
                         f"{report.get('prompt_source', '?')})", title_justify="left")
-    table.add_column("prompt", no_wrap=True, max_width=40, overflow="ellipsis")
-    for column in ("base + adapter", "merged", "max |logit diff|", "same answer"):
-        table.add_column(column, overflow="fold")
+    table.add_column("prompt", no_wrap=True, max_width=28, overflow="ellipsis")
+    for column in ("base+adapter", "merged"):
+        table.add_column(column, no_wrap=True, min_width=8, max_width=16, overflow="ellipsis")
+    table.add_column("max diff", no_wrap=True, justify="right")
+    table.add_column("same", no_wrap=True, min_width=4)
     for row in report.get("rows", []):
         same = "[green]yes" if row["greedy_agree"] else ("[yellow]near-tie" if (row.get("margin") is not None and
                                                          row["margin"] <= 2 * report["tolerance"]) else "[red]NO")
@@ -130,6 +133,12 @@ def print_verification(report: dict[str, Any]) -> None:
                   f"({report['relative_tolerance']:g} x logit scale {report['logit_scale']:.3g}); greedy answers "
                   f"agree on {report['greedy_agree']}/{report['prompts']}; the adapter itself moves logits by "
                   f"{report['adapter_effect']:.3g}")
+    trained = report.get("as_trained")
+    if trained:
+        console.print(f"as trained ({trained['quant']} base + adapter): same answer on {trained['same_answer']}/"
+                      f"{trained['prompts']} prompts, max logit difference {trained['max_abs_diff']:.3g} on the prompt "
+                      f"tokens; that gap is the {trained['quant']} quantization the adapter was trained on, "
+                      "not the merge")
     if report.get("inconclusive"):
         console.print("[yellow]note: on these prompts the adapter changes logits by less than the tolerance, "
                       "so this check cannot tell the merged model from the base model")

@@ -7,7 +7,6 @@ the output is written to a temporary folder, so a kill never leaves a half expor
 
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +14,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from studio.cli.common import human_bytes
+from studio.cli.run_display import ctrl_c_cancels
 from studio.core.worker_process import WorkerProcess
 
 STAGE_LABELS = {
+    "prepare": "Reading tokenizer and prompts", "as_trained": "Answering with the quantized base + adapter",
     "load_model": "Loading the base model", "load_adapter": "Attaching the adapter",
     "load_adapters": "Attaching the adapters",
     "reference": "Answering with base + adapter", "merge": "Merging", "save": "Writing safetensors",
@@ -43,22 +44,10 @@ def follow_worker(worker_args: list[str], *, quiet: bool = False) -> WorkerOutco
     console = Console(stderr=True, quiet=quiet)
     worker = WorkerProcess(worker_args)
     outcome = WorkerOutcome(code=0)
-    interrupts = 0
-
-    def on_interrupt(signum: int, frame: Any) -> None:
-        nonlocal interrupts
-        interrupts += 1
-        if interrupts == 1:
-            console.print("[yellow]Cancelling after the current step (Ctrl-C again to stop now)...")
-            worker.cancel()
-        else:
-            worker.kill()
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[amount]}"),
                         TimeElapsedColumn(), console=console)
     tasks: dict[str, TaskID] = {}
-    try:
+    with ctrl_c_cancels(worker, console, "Cancelling after the current step (Ctrl-C again to stop now)..."):
         with progress:
             for event in worker.events():
                 kind = event["type"]
@@ -81,8 +70,6 @@ def follow_worker(worker_args: list[str], *, quiet: bool = False) -> WorkerOutco
                     outcome.error = event
                 elif kind == "done":
                     outcome.done = event
-    finally:
-        signal.signal(signal.SIGINT, previous)
     outcome.code = worker.wait()
     outcome.stderr_tail = worker.stderr_tail
     if not outcome.done and outcome.error is None:

@@ -26,7 +26,8 @@ from studio.core.workspace import Workspace
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 
-def export_adapter(workspace: Workspace, ref: str, out: str | Path | None = None, zip_it: bool = False) -> dict[str, Any]:
+def export_adapter(workspace: Workspace, ref: str, out: str | Path | None = None,
+                   zip_it: bool = False) -> dict[str, Any]:
     info = find_adapter(workspace, ref)
     if zip_it and out and str(out).lower().endswith(".zip"):
         out = str(out)[:-4]

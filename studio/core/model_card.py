@@ -108,6 +108,13 @@ def _verification_lines(report: dict[str, Any] | None) -> list[str]:
         f"- greedy answers identical: **{report['greedy_agree']}/{report['prompts']}**",
         f"- smallest effect of the adapter itself on these prompts: {report['adapter_effect']:.3g}",
     ]
+    trained = report.get("as_trained")
+    if trained:
+        lines.append(f"- as trained ({trained['quant']} base + adapter): same greedy answer on "
+                     f"{trained['same_answer']}/{trained['prompts']} prompts, max logit difference "
+                     f"{trained['max_abs_diff']:.3g} on the prompt tokens. This is the gap between the quantized "
+                     "base the adapter was trained on and the full-precision base it is merged into; it is "
+                     "quantization, not the merge")
     if report.get("inconclusive"):
         lines.append("- note: the adapter changes the logits by less than the tolerance on these prompts, "
                      "so this check could not tell the merged model from the base model")

@@ -13,11 +13,16 @@ dtype. The difference is rounding noise, so the bound is relative to the size of
 
     tolerance = RELATIVE_TOLERANCE[dtype] * max(1, max |reference logit|)
 
-- fp32 (unit roundoff 6e-8): 1e-4. Measured differences are 1e-7 to 1e-6 of the logit scale
-  (docs/export.md); 1e-4 leaves two orders of magnitude for deeper models and other kernels.
-- fp16 (unit roundoff 4.9e-4): 1e-2, about 20 roundoffs: each merged weight is rounded once
-  (half a unit in the last place) and the logits accumulate that over every layer.
-- bf16 (unit roundoff 3.9e-3): 5e-2, the same 13 roundoffs-or-so margin for bf16's 8-bit mantissa.
+- bf16 (unit roundoff u = 2^-8 = 3.9e-3): 0.1, about 25 u. Measured on random-init Llamas of
+  4, 16 and 32 layers: 4.5 u, 5.5 u and 7.3 u (1.8%, 2.2%, 2.9% of the logit scale), so the
+  error grows slowly with depth and the tolerance keeps 3.5x headroom at 32 layers.
+- fp16 (u = 2^-11 = 4.9e-4): 0.0125, the same 25 u. Measured: 4.7 u, 5.1 u, 7.4 u.
+- fp32 (u = 6e-8): 1e-4. Here the difference comes from summation order in the matmuls, not
+  from rounding the merged weight; measured 1.3e-6 to 2.7e-6 of the logit scale (1e-5 absolute on
+  the demo adapter), and any real mistake is many orders of magnitude larger.
+(docs/export.md has the commands and all figures.) A merge that skipped the adapter, or put
+it in at the wrong scale, is off by the adapter's own effect (or a share of it), which for a
+trained adapter is whole logits, not a few percent.
 
 Greedy answers: if every logit moved by at most `tolerance`, the argmax can only change where the
 reference's top two tokens were within 2 x tolerance of each other (a near-tie). So an answer
@@ -37,7 +42,7 @@ from typing import Any, Callable
 
 from studio.core.errors import DataError, StudioError
 
-RELATIVE_TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "bf16": 5e-2}
+RELATIVE_TOLERANCE = {"fp32": 1e-4, "fp16": 1.25e-2, "bf16": 1e-1}
 DEFAULT_PROMPTS = 4
 MAX_NEW_TOKENS = 16
 MAX_PROMPT_TOKENS = 256
@@ -64,7 +69,8 @@ class PromptReference:
     adapter_effect: float  # max |base + adapter - base| on `sequence`
 
 
-def load_prompts(tokenizer: Any, prompts_file: Path | None, count: int = DEFAULT_PROMPTS) -> tuple[list[tuple[str, list[int]]], str]:
+def load_prompts(tokenizer: Any, prompts_file: Path | None,
+                 count: int = DEFAULT_PROMPTS) -> tuple[list[tuple[str, list[int]]], str]:
     """(label, token ids) of `count` prompts, from the adapter's data when possible; and their source."""
     from studio.engine.evaluate import prompts_and_answers
 
@@ -134,6 +140,32 @@ def capture_reference(peft_model: Any, tokenizer: Any, prompts: list[tuple[str, 
         if on_prompt is not None:
             on_prompt(i + 1)
     return references
+
+
+def capture_as_trained(peft_model: Any, tokenizer: Any, prompts: list[tuple[str, list[int]]],
+                       max_new_tokens: int = MAX_NEW_TOKENS) -> list[dict[str, Any]]:
+    """Greedy answers and prompt logits of the quantized base + adapter, as the adapter was trained."""
+    config = greedy_config(tokenizer, max_new_tokens)
+    captured = []
+    for _, ids in prompts:
+        sequence = _generate(peft_model, ids, config)
+        captured.append({"answer": tokenizer.decode(sequence[len(ids):], skip_special_tokens=True).strip(),
+                         "logits": _logits(peft_model, sequence[: len(ids)])})
+    return captured
+
+
+def compare_as_trained(captured: list[dict[str, Any]], references: list[PromptReference], quant: str) -> dict[str, Any]:
+    """How far full-precision base + adapter (= the merged model) is from quantized base + adapter.
+
+    Information, not a pass/fail: the gap is the quantization the adapter was trained on, and
+    merging into quantized weights instead would add rounding of its own (which is why it is not done).
+    """
+    rows = []
+    for cap, ref in zip(captured, references):
+        diff = float((cap["logits"] - ref.logits[: ref.prompt_len]).abs().max())
+        rows.append({"answer": cap["answer"], "same_answer": cap["answer"] == ref.answer, "max_abs_diff": diff})
+    return {"quant": quant, "prompts": len(rows), "same_answer": sum(r["same_answer"] for r in rows),
+            "max_abs_diff": max(r["max_abs_diff"] for r in rows), "rows": rows}
 
 
 def compare_merged(merged: Any, tokenizer: Any, references: list[PromptReference], dtype: str,

@@ -40,7 +40,8 @@ from studio.core.errors import ModelError
 from studio.core.export_plan import EXPORT_INFO, decimal_size, read_json
 from studio.core.library import STUDIO_JSON
 from studio.core.model_card import merged_model_card
-from studio.engine.export_verify import VerificationFailed, capture_reference, compare_merged, describe, load_prompts
+from studio.engine.export_verify import (VerificationFailed, capture_as_trained, capture_reference, compare_as_trained,
+                                         compare_merged, describe, load_prompts)
 from studio.engine.memory_watch import MemoryWatch
 from studio.engine.stages import Stages
 from studio.engine.worker_io import Controls, Emitter
@@ -51,11 +52,12 @@ FAILED_SUFFIX = ".FAILED-verification"
 
 def run_export(adapter: Path, base: str, out: Path, dtype: str, shard_size: int, emitter: Emitter,
                controls: Controls, *, revision: str = "", verify: bool = True, keep_failed: bool = False,
-               device: str = "cpu", trust_remote_code: bool = False, prompts_file: Path | None = None) -> dict[str, Any]:
+               device: str = "cpu", trust_remote_code: bool = False,
+               prompts_file: Path | None = None) -> dict[str, Any]:
     """Write the verified merged model to `out`; returns the fields of the final `done` event."""
     import torch
 
-    from studio.engine.model_loading import pick_device
+    from studio.engine.model_loading import pick_device, resolve_source
 
     started = time.monotonic()
     lineage = read_json(adapter / STUDIO_JSON)
@@ -64,15 +66,25 @@ def run_export(adapter: Path, base: str, out: Path, dtype: str, shard_size: int,
     options = ModelOptions(name_or_path=base, revision=revision, quant="none", trust_remote_code=trust_remote_code)
     with MemoryWatch() as memory:
         stages = _WatchedStages(emitter, memory)
-        model, tokenizer, source = _load(adapter, options, lineage, device, torch_dtype, stages)
+        stages.enter("prepare", "reading the tokenizer and the verification prompts")
+        source = resolve_source(options)
+        tokenizer = _export_tokenizer(adapter, source, options, lineage.get("chat_template"))
+        prompts, prompt_source = load_prompts(tokenizer, prompts_file) if verify else ([], "")
+        quant = (lineage.get("base_model") or {}).get("quant")
+        captured = None
+        if verify and quant in ("4bit", "8bit"):  # before the full-precision model: never both in memory
+            captured = _as_trained(adapter, source, options, quant, device, torch_dtype, tokenizer, prompts,
+                                   stages, emitter)
+        stages.enter("load_model", f"loading {base} at {dtype} on {device} (full precision, not quantized)")
+        model = _load(adapter, source, options, device, torch_dtype, stages)
         model_bytes = sum(p.numel() * p.element_size() for p in model.get_base_model().parameters())
         _check_cancel(controls)
-        references, prompt_source = [], ""
+        references, as_trained = [], None
         if verify:
-            prompts, prompt_source = load_prompts(tokenizer, prompts_file)
             stages.enter("reference", f"answering {len(prompts)} prompts with base + adapter (before merging)")
             references = capture_reference(model, tokenizer, prompts,
                                            on_prompt=lambda n: _progress(emitter, "reference", n, len(prompts)))
+            as_trained = captured and compare_as_trained(captured, references, quant)
             _check_cancel(controls)
 
         stages.enter("merge", "merging the adapter into the base weights")
@@ -99,6 +111,7 @@ def run_export(adapter: Path, base: str, out: Path, dtype: str, shard_size: int,
                 stages.enter("verify", "loading the written folder fresh and comparing with base + adapter")
                 report = _verify_folder(tmp, tokenizer, references, dtype, torch_dtype, device, emitter)
                 report["prompt_source"] = prompt_source
+                report["as_trained"] = as_trained
                 emitter.emit("result", kind="verification", **report)
                 if not report["passed"]:
                     _fail(tmp, out, report, keep_failed)
@@ -114,17 +127,12 @@ def run_export(adapter: Path, base: str, out: Path, dtype: str, shard_size: int,
             "seconds": round(time.monotonic() - started, 1)}
 
 
-def _load(adapter: Path, options: ModelOptions, lineage: dict[str, Any], device: str, torch_dtype: Any,
-          stages: Stages) -> tuple[Any, Any, str]:
+def _load(adapter: Path, source: str, options: ModelOptions, device: str, torch_dtype: Any, stages: Stages) -> Any:
     """Base at full precision (never 4/8-bit: quant is "none" whatever the adapter was trained on) + adapter."""
     from peft import PeftModel
 
-    from studio.engine.model_loading import load_model, resolve_source
+    from studio.engine.model_loading import load_model
 
-    stages.enter("load_model", f"loading {options.name_or_path} at {str(torch_dtype).split('.')[-1]} on {device} "
-                               "(full precision, not quantized)")
-    source = resolve_source(options)
-    tokenizer = _export_tokenizer(adapter, source, options, lineage.get("chat_template"))
     model = load_model(source, options, device, quant="none", dtype=torch_dtype)
     stages.enter("load_adapter", f"attaching {adapter.name}")
     try:
@@ -133,7 +141,33 @@ def _load(adapter: Path, options: ModelOptions, lineage: dict[str, Any], device:
         raise ModelError(f"adapter {adapter} does not fit base model {source}: {str(exc).splitlines()[0][:300]}",
                          hint="pass --base with the model the adapter was trained on") from None
     model.eval()
-    return model, tokenizer, source
+    return model
+
+
+def _as_trained(adapter: Path, source: str, options: ModelOptions, quant: str, device: str, torch_dtype: Any,
+                tokenizer: Any, prompts: list[Any], stages: Stages, emitter: Emitter) -> list[dict[str, Any]] | None:
+    """For a QLoRA adapter: its answers on the quantized base, as it was trained and evaluated.
+
+    Information only (export_verify.compare_as_trained): a machine without a working
+    bitsandbytes skips it with a log line instead of failing the export.
+    """
+    from peft import PeftModel
+
+    from studio.engine.model_loading import load_model
+
+    stages.enter("as_trained", f"answering {len(prompts)} prompts with the {quant} base + adapter, as trained")
+    quantized = None
+    try:
+        quantized = PeftModel.from_pretrained(load_model(source, options, device, quant=quant, dtype=torch_dtype),
+                                              str(adapter), is_trainable=False)
+        quantized.eval()
+        return capture_as_trained(quantized, tokenizer, prompts)
+    except Exception as exc:  # noqa: BLE001 - information only
+        emitter.emit("log", message=f"skipped the comparison with the {quant} base: {type(exc).__name__}: {exc}")
+        return None
+    finally:
+        del quantized
+        gc.collect()
 
 
 def merge_adapter(peft_model: Any) -> Any:
