@@ -212,3 +212,25 @@ def test_weighted_adapter_is_the_weighted_sum(trained: dict[str, Path], tiny_mod
             logits[name] = model(ids).logits
     assert (logits["mix"] - logits["full"]).abs().max() > 1e-2
     assert (logits["mix"] - logits["qlora"]).abs().max() > 1e-2
+
+
+def test_cancel_through_the_worker_protocol_writes_nothing(tiny_model: Path, tmp_path: Path) -> None:
+    """What the GUI's Export dialog does: start the worker command, follow events, cancel."""
+    from helpers import make_adapter
+    from studio.core.worker_process import WorkerProcess
+
+    adapter = make_adapter(tiny_model, tmp_path / "adapter")
+    out = tmp_path / "exports" / "cancelled"
+    worker = WorkerProcess(["export", "--adapter", str(adapter), "--base", str(tiny_model), "--out", str(out),
+                            "--dtype", "fp32", "--shard-size", "1000000"])
+    stages, done = [], None
+    for event in worker.events():
+        if event["type"] == "stage":
+            stages.append(event["name"])
+            if event["name"] == "load_model":
+                worker.cancel()
+        elif event["type"] == "done":
+            done = event
+    assert worker.wait() == 130 and done["status"] == "cancelled"
+    assert stages[:2] == ["prepare", "load_model"] and "save" not in stages
+    assert not out.exists() and not (out.parent.exists() and any(out.parent.iterdir()))
