@@ -50,3 +50,40 @@ def fake_adapter(folder: Path, base: str = "some/base", rank: int = 4, studio_js
     if studio_json is not None:
         (folder / "studio.json").write_text(json.dumps(studio_json))
     return folder
+
+
+class EventRecorder:
+    """Stands in for the worker's Emitter when engine code runs inside the test process."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+
+    def emit(self, type_: str, **fields) -> dict:
+        event = {"type": type_, **fields}
+        self.events.append(event)
+        return event
+
+    def of_type(self, type_: str) -> list[dict]:
+        return [e for e in self.events if e["type"] == type_]
+
+
+def make_adapter(base: Path, folder: Path, seed: int = 0, rank: int = 4, lineage: dict | None = None) -> Path:
+    """A real PEFT adapter of `base` with random (non-zero) LoRA weights and a studio.json, in a second."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from studio.core.library import model_fingerprint
+
+    torch.manual_seed(seed)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
+                           LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear",
+                                      init_lora_weights=False, task_type="CAUSAL_LM"))
+    model.save_pretrained(folder)
+    record = {"name": folder.name, "created": "2026-01-01T00:00:00+00:00",
+              "base_model": {"name_or_path": str(base), "resolved_path": str(base), "hash": model_fingerprint(base),
+                             "quant": "none"},
+              "config": {"lora": {"rank": rank, "alpha": 2 * rank, "targets": ["all-linear"]}}}
+    record.update(lineage or {})
+    (folder / "studio.json").write_text(json.dumps(record), encoding="utf-8")
+    return folder

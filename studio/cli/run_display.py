@@ -7,8 +7,10 @@ second one kills it (a checkpoint is only offered for resume once it is complete
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,24 +34,11 @@ def run_worker(run_dir: Path, *, resume: bool = False, quiet: bool = False) -> R
     worker = WorkerProcess(["train", "--run-dir", str(run_dir)] + (["--resume"] if resume else []),
                            stderr_log=run_dir / WORKER_LOG)
     history = RunHistory()
-    interrupts = 0
-
-    def on_interrupt(signum: int, frame: Any) -> None:
-        nonlocal interrupts
-        interrupts += 1
-        if interrupts == 1:
-            console.print("[yellow]Cancelling: saving a checkpoint, then stopping (Ctrl-C again to force)...")
-            worker.cancel()
-        else:
-            console.print("[red]Stopping the worker now.")
-            worker.kill()
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[stats]}"), TimeRemainingColumn(), console=console, transient=False)
     task = None
-    try:
+    with ctrl_c_cancels(worker, console, "Cancelling: saving a checkpoint, then stopping (Ctrl-C again to force)..."):
         with progress:
             for event in worker.events():
                 history.apply(event)
@@ -71,8 +60,6 @@ def run_worker(run_dir: Path, *, resume: bool = False, quiet: bool = False) -> R
                     progress.console.print(f"  saved checkpoint at step {event.get('step')}")
                 elif kind == "metrics" and task is not None:
                     progress.update(task, stats=_stats_text(history))
-    finally:
-        signal.signal(signal.SIGINT, previous)
     code = worker.wait()
     if history.done is None:  # the worker died without reporting: record that in the run
         detail = f"exit code {code}" + (f"; last output: {worker.stderr_tail.strip().splitlines()[-1]}"
@@ -80,6 +67,28 @@ def run_worker(run_dir: Path, *, resume: bool = False, quiet: bool = False) -> R
         for event in record_crash(run_dir, detail, force_stopped=interrupts > 0):
             history.apply(event)
     return history
+
+
+@contextlib.contextmanager
+def ctrl_c_cancels(worker: WorkerProcess, console: Console, message: str) -> Iterator[None]:
+    """While following a worker: the first Ctrl-C asks it to cancel cleanly, a second kills it."""
+    interrupts = 0
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            console.print(f"[yellow]{message}")
+            worker.cancel()
+        else:
+            console.print("[red]Stopping the worker now.")
+            worker.kill()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _stats_text(history: RunHistory) -> str:

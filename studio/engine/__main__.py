@@ -8,6 +8,10 @@ Commands:
     download --model ID [--revision R]           fetch a hub model into the Hugging Face cache
     chat [--home DIR]                    the long-lived inference worker (commands on stdin)
     convert-adapter --folder DIR         adapter_model.bin -> adapter_model.safetensors, no code run
+    export --adapter A --base B --out DIR --dtype D --shard-size BYTES [--no-verify] ...
+                                         merge an adapter into its base, write and verify the folder
+    merge-adapters --adapter A:W ... --out DIR [--combination cat]
+                                         a weighted combination of adapters, as a new adapter
 
 Every command ends with a `done` event. User errors (StudioError) exit with 2, crashes with 1,
 a cancel with 130. The run's lock is taken before torch is imported, so the parent can tell a
@@ -17,6 +21,7 @@ worker that is still starting from one that died.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     chat.add_argument("--home", type=Path, default=None)
     convert = sub.add_parser("convert-adapter")
     convert.add_argument("--folder", required=True, type=Path)
+    _add_export_commands(sub)
     args = parser.parse_args(argv)
 
     if args.command == "train":
@@ -84,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         from studio.engine.pickle_convert import convert_pickle_adapter
 
         return guarded(emitter, lambda: convert_pickle_adapter(args.folder, emitter))
+    if args.command in ("export", "merge-adapters"):
+        return guarded(emitter, lambda: _export_command(args, emitter, controls))
     from studio.engine.evaluate import evaluate_prompts
 
     return guarded(emitter, lambda: evaluate_prompts(args.model, args.adapter, args.data, emitter,
@@ -107,6 +115,54 @@ def _download(args: argparse.Namespace, emitter: Emitter) -> dict[str, Any]:
     options = ModelOptions(name_or_path=args.model, revision=args.revision, allow_pickle=args.allow_pickle,
                            trust_remote_code=args.trust_remote_code)
     return {"path": local_source(options, emitter)}
+
+
+def _add_export_commands(sub: argparse._SubParsersAction) -> None:
+    export = sub.add_parser("export")
+    export.add_argument("--adapter", required=True, type=Path)
+    export.add_argument("--base", required=True)
+    export.add_argument("--revision", default="")
+    export.add_argument("--out", required=True, type=Path)
+    export.add_argument("--dtype", required=True, choices=("bf16", "fp16", "fp32"))
+    export.add_argument("--shard-size", required=True, type=int)
+    export.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    export.add_argument("--prompts", type=Path)
+    export.add_argument("--no-verify", action="store_true")
+    export.add_argument("--keep-failed", action="store_true")
+    export.add_argument("--trust-remote-code", action="store_true")
+    merge = sub.add_parser("merge-adapters")
+    merge.add_argument("--adapter", action="append", required=True, metavar="PATH:WEIGHT")
+    merge.add_argument("--base", required=True)
+    merge.add_argument("--revision", default="")
+    merge.add_argument("--out", required=True, type=Path)
+    merge.add_argument("--combination", default="cat")
+    merge.add_argument("--density", type=float)
+    merge.add_argument("--svd-rank", type=int)
+    merge.add_argument("--trust-remote-code", action="store_true")
+
+
+def _export_command(args: argparse.Namespace, emitter: Emitter, controls: Controls) -> dict[str, Any]:
+    from studio.engine.train_session import environment, quiet_libraries
+
+    emitter.emit("hello", worker=args.command, pid=os.getpid(), python=sys.version.split()[0])
+    quiet_libraries()
+    emitter.emit("log", environment=environment())
+    if args.command == "export":
+        from studio.engine.merge_export import run_export
+
+        return run_export(args.adapter.resolve(), args.base, args.out.resolve(), args.dtype, args.shard_size,
+                          emitter, controls, revision=args.revision, verify=not args.no_verify,
+                          keep_failed=args.keep_failed, device=args.device,
+                          trust_remote_code=args.trust_remote_code, prompts_file=args.prompts)
+    from studio.engine.adapter_combine import combine_adapters
+
+    parents = []
+    for spec in args.adapter:
+        path, _, weight = spec.rpartition(":")
+        parents.append((Path(path).resolve(), float(weight)))
+    return combine_adapters(parents, args.base, args.out.resolve(), emitter, controls, combination=args.combination,
+                            density=args.density, svd_rank=args.svd_rank, revision=args.revision,
+                            trust_remote_code=args.trust_remote_code)
 
 
 def _train(run_dir: Path, resume: bool) -> int:
