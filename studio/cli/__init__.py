@@ -10,11 +10,11 @@ import sys
 from types import ModuleType
 
 from studio import __version__
-from studio.cli import adapters_cmd, demo_cmd, inspect_cmd, runs_cmd, train_cmd
+from studio.cli import adapters_cmd, bench_cmd, demo_cmd, inspect_cmd, runs_cmd, train_cmd
 from studio.cli.common import EXIT_USER, print_error
 from studio.core.errors import StudioError
 
-COMMANDS: list[ModuleType] = [train_cmd, demo_cmd, adapters_cmd, runs_cmd, inspect_cmd]
+COMMANDS: list[ModuleType] = [train_cmd, demo_cmd, adapters_cmd, runs_cmd, inspect_cmd, bench_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
