@@ -3,6 +3,7 @@ gradients and logits, with the attention implementations studio trains with."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -44,13 +45,14 @@ def summed_losses(logits, labels) -> list:
     return out
 
 
-def packed_and_separate(model, examples) -> tuple[list, list]:
+def packed_and_separate(model, examples, separate_model=None) -> tuple[list, list]:
     batch = packing.flattening_collator()(examples, return_tensors="pt")
     bounds = batch["cu_seq_lens_q"].tolist()
     logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits[0]
     packed = summed_losses([logits[s:e] for s, e in zip(bounds[:-1], bounds[1:])],
                            [torch.tensor(ex["labels"]) for ex in examples])
-    separate = summed_losses([model(input_ids=torch.tensor([ex["input_ids"]])).logits[0] for ex in examples],
+    alone = separate_model or model
+    separate = summed_losses([alone(input_ids=torch.tensor([ex["input_ids"]])).logits[0] for ex in examples],
                              [torch.tensor(ex["labels"]) for ex in examples])
     return packed, separate
 
@@ -143,3 +145,29 @@ def test_packing_is_exact_on_a_4bit_model(tiny_model: Path) -> None:
         bnb_4bit_compute_dtype=torch.float32))
     on, note = packing.enable_packing(model)
     assert on, note
+
+
+@pytest.mark.parametrize("packed_attention", [False, True])
+def test_sliding_window_models_keep_their_window(packed_attention: bool) -> None:
+    """Mistral-style sliding-window attention: packed per-example losses equal separate runs, and
+    a plain forward longer than the window matches transformers' own sdpa."""
+    from transformers import MistralConfig, MistralForCausalLM
+
+    torch.manual_seed(0)
+    config = MistralConfig(vocab_size=100, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, sliding_window=6,
+                           max_position_embeddings=128, attn_implementation="sdpa", use_cache=False)
+    model = MistralForCausalLM(config).eval()
+    reference = MistralForCausalLM(copy.deepcopy(config)).eval()  # its own config: keeps plain sdpa
+    reference.load_state_dict(model.state_dict())
+    if packed_attention:
+        assert packing.packing_attention(model) == packing.PACKED_SDPA
+    examples = [{"input_ids": ids, "labels": ids} for ids in
+                (list(range(5, 30)), list(range(40, 48)), list(range(50, 70)))]
+    with torch.no_grad():
+        packed, separate = packed_and_separate(model, examples, separate_model=reference)
+        long_row = torch.tensor([list(range(3, 40))])
+        assert reference.config._attn_implementation == "sdpa"
+        assert torch.allclose(model(input_ids=long_row).logits, reference(input_ids=long_row).logits, atol=1e-5)
+    for p, s in zip(packed, separate):
+        assert abs(p.item() - s.item()) <= 1e-4 * s.item(), (packed, separate)

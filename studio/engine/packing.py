@@ -35,36 +35,52 @@ def packed_sdpa_attention(module: Any, query: Any, key: Any, value: Any, attenti
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    packed = (cu_seq_lens_q is not None and query.shape[0] == 1 and query.shape[2] == key.shape[2]
+    same_length = query.shape[2] == key.shape[2]
+    packed = (cu_seq_lens_q is not None and query.shape[0] == 1 and same_length
               and (cu_seq_lens_k is None or cu_seq_lens_k is cu_seq_lens_q or torch.equal(cu_seq_lens_k, cu_seq_lens_q)))
-    if not packed:
+    if packed:
+        if _boundaries_cache[0] is not cu_seq_lens_q:  # the same tensor reaches every layer of one forward
+            _boundaries_cache[:] = [cu_seq_lens_q, [int(x) for x in cu_seq_lens_q.tolist()]]
+        bounds = _boundaries_cache[1]
+        lengths = [end - start for start, end in zip(bounds[:-1], bounds[1:]) if end > start]
+        if sum(lengths) != query.shape[2]:
+            raise ValueError(f"packed example lengths add up to {sum(lengths)}, but the row has {query.shape[2]} tokens")
+    elif attention_mask is None and same_length and sliding_window is not None and query.shape[2] > sliding_window:
+        lengths = [query.shape[2]]  # no mask was built (packed_sdpa_mask), so apply the window here
+    else:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
                                       scaling=scaling, is_causal=is_causal, **kwargs)
-    if _boundaries_cache[0] is not cu_seq_lens_q:  # the same tensor reaches every layer of one forward
-        _boundaries_cache[:] = [cu_seq_lens_q, [int(x) for x in cu_seq_lens_q.tolist()]]
-    bounds = _boundaries_cache[1]
     outputs = []
-    for start, end in zip(bounds[:-1], bounds[1:]):
-        if end <= start:
-            continue
+    # One split per tensor (not a slice per example): its backward is a single concatenation.
+    for q, k, v in zip(query.split(lengths, dim=2), key.split(lengths, dim=2), value.split(lengths, dim=2)):
+        length = q.shape[2]
         mask = None
-        if sliding_window is not None and end - start > sliding_window:
-            i = torch.arange(end - start, device=query.device)
+        if sliding_window is not None and length > sliding_window:
+            i = torch.arange(length, device=query.device)
             mask = ((i[:, None] >= i[None, :]) & (i[:, None] - i[None, :] < sliding_window))[None, None]
-        out, _ = sdpa_attention_forward(module, query[:, :, start:end], key[:, :, start:end],
-                                        value[:, :, start:end], mask, dropout=dropout, scaling=scaling,
-                                        is_causal=True if mask is None else False, **kwargs)
+        out, _ = sdpa_attention_forward(module, q, k, v, mask, dropout=dropout, scaling=scaling,
+                                        is_causal=mask is None, **kwargs)
         outputs.append(out)
     return torch.cat(outputs, dim=1), None
+
+
+def packed_sdpa_mask(*args: Any, attention_mask: Any = None, **kwargs: Any) -> Any:
+    """sdpa's mask for padded batches; none for packed rows (they carry no 2D padding mask), so
+    the (sum of lengths)^2 block mask that packed_sdpa_attention never reads is not built."""
+    if attention_mask is None:
+        return None
+    from transformers.masking_utils import sdpa_mask
+
+    return sdpa_mask(*args, attention_mask=attention_mask, **kwargs)
 
 
 def register_packed_sdpa() -> str:
     """Make `studio_packed_sdpa` a valid attn_implementation (padding masks as for sdpa)."""
     from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+    from transformers.masking_utils import AttentionMaskInterface
 
     AttentionInterface.register(PACKED_SDPA, packed_sdpa_attention)
-    AttentionMaskInterface.register(PACKED_SDPA, sdpa_mask)
+    AttentionMaskInterface.register(PACKED_SDPA, packed_sdpa_mask)
     return PACKED_SDPA
 
 
