@@ -112,8 +112,7 @@ def print_table(report: dict[str, Any]) -> None:
     rows = [("real tokens/s", "tokens_per_s", lambda v: f"{v:,.0f}"),
             ("wall time for the same examples", "seconds", lambda v: f"{v:.1f} s"),
             ("real tokens per CPU-second", "tokens_per_cpu_s", lambda v: f"{v:,.0f}"),
-            ("peak memory" + (" (RSS)" if "cpu" in str(report["machine"]).lower() else ""), "peak_mem_bytes",
-             human_bytes),
+            (f"peak memory ({'CUDA max allocated' if _on_cuda(section) else 'RSS'})", "peak_mem_bytes", human_bytes),
             ("time to first step", "to_first_step_s", lambda v: f"{v:.1f} s")]
     for label, key, fmt in rows:
         ratio = ratios.get(key, {})
@@ -141,6 +140,10 @@ def print_table(report: dict[str, Any]) -> None:
     load = report["load_average"]
     console.print(f"load average at start {load['start']}, at end {load['end']} on {report['machine']['cores']} cores")
     console.print(f"Report: {report['files']['report']}\nPlot: {report['files']['plot']}")
+
+
+def _on_cuda(section: dict[str, Any]) -> bool:
+    return any((r.get("environment") or {}).get("cuda") for r in section["runs"])
 
 
 def _seconds(value: float | None) -> str:

@@ -27,7 +27,7 @@ import torch  # noqa: E402
 from datasets import Dataset  # noqa: E402
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training  # noqa: E402
 from transformers import (AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig,  # noqa: E402
-                          DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments)
+                          DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments, set_seed)
 
 from studio.core.config_io import load_config  # noqa: E402
 from studio.core.datasets import import_dataset  # noqa: E402
@@ -87,6 +87,7 @@ def main(run_yaml: Path, result_path: Path) -> dict[str, Any]:
     if quant != "none":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.train.grad_checkpointing)
     lora = config.lora
+    set_seed(config.train.seed)
     model = get_peft_model(model, LoraConfig(
         r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules="all-linear"
         if lora.targets == ["all-linear"] else list(lora.targets), task_type="CAUSAL_LM"))
