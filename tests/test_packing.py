@@ -171,3 +171,30 @@ def test_sliding_window_models_keep_their_window(packed_attention: bool) -> None
         assert torch.allclose(model(input_ids=long_row).logits, reference(input_ids=long_row).logits, atol=1e-5)
     for p, s in zip(packed, separate):
         assert abs(p.item() - s.item()) <= 1e-4 * s.item(), (packed, separate)
+
+
+def test_4bit_layers_still_train_after_an_evaluation_forward(tiny_model: Path, examples) -> None:
+    """bitsandbytes repacks 4-bit weights for inference on the first no-grad eval forward (on
+    AVX512-BF16 CPUs) and then passes no gradient through them; the training worker prevents it."""
+    pytest.importorskip("bitsandbytes")
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import AutoTokenizer, BitsAndBytesConfig, DataCollatorForSeq2Seq, set_seed
+
+    from studio.engine.model_loading import keep_4bit_layers_trainable
+
+    batch = DataCollatorForSeq2Seq(AutoTokenizer.from_pretrained(tiny_model), padding=True)(examples)
+    grads = {}
+    for case in ("fresh", "after_eval"):
+        model = load(tiny_model, "sdpa", quantization_config=BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32))
+        keep_4bit_layers_trainable(model)
+        if case == "after_eval":
+            with torch.no_grad():
+                model.eval()(**batch)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        set_seed(0)
+        model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear"))
+        model.train()(**batch).loss.backward()
+        grads[case] = {n: p.grad for n, p in model.named_parameters() if "lora_B" in n}
+    for name, grad in grads["fresh"].items():
+        assert grad.norm() > 0 and torch.allclose(grads["after_eval"][name], grad, rtol=1e-4, atol=1e-7), name

@@ -40,6 +40,8 @@ SETTINGS = {
     "sampler": "random (Trainer default)",
     "attention": "sdpa",
     "quantization": "BitsAndBytesConfig (nf4 + double quant for 4bit) + prepare_model_for_kbit_training",
+    "gradient_checkpointing": "as in run.yaml, also for quantized runs (peft's own default would turn it on "
+                              "there, which makes the baseline slower and smaller)",
     "loss": "token-averaged over the step (Trainer default for causal LMs)",
 }
 

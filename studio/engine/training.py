@@ -41,7 +41,8 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
     stages.enter("load_model", f"loading {config.model.name_or_path} ({config.model.quant})")
     import torch
 
-    from studio.engine.model_loading import compute_dtype, load_model, load_tokenizer, pick_device, resolve_source
+    from studio.engine.model_loading import (compute_dtype, keep_4bit_layers_trainable, load_model, load_tokenizer,
+                                             pick_device, resolve_source)
 
     device = pick_device()
     dtype = compute_dtype(config.model.dtype, device)
@@ -55,6 +56,8 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
                          "records cannot be formatted",
                          hint="use an instruct/chat model, or convert the data to --format completion")
     model = load_model(source, config.model, device, dtype=dtype)
+    if config.model.quant == "4bit" and device == "cpu":
+        keep_4bit_layers_trainable(model)
 
     stages.enter("tokenize", f"tokenizing {len(train_records)} + {len(eval_records)} examples")
     cache_dir = Workspace(run_dir.parent.parent).tokenized_cache_dir if config.data.cache_tokenized else None
