@@ -28,7 +28,7 @@ def test_bench_runs_end_to_end_and_reports_the_fields(home: Path, tmp_path: Path
         assert figures["steps"] == 2 and figures["train_examples"] == 8
         for key in ("tokens_per_s", "seconds", "peak_mem_bytes", "to_first_step_s", "tokens_per_cpu_s"):
             assert figures[key]["median"] > 0, (trainer, key)
-        assert {"import", "load_model", "tokenize"} <= set(figures["stages"])
+        assert {"import", "load_model", "tokenize", "setup"} <= set(figures["stages"])
     for key in ("tokens_per_s", "seconds", "peak_mem_bytes"):
         assert summary["ratios"][key]["of_medians"] > 0
     loss = summary["loss"]

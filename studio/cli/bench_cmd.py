@@ -21,6 +21,8 @@ from studio.core.bench import report as bench_report
 from studio.core.bench.training_speed import STUDIO_ONLY_KEYS, TrainingBench, run_section
 from studio.core.config import QUANT_CHOICES
 
+STAGE_ORDER = ("import", "load_data", "load_model", "tokenize", "setup", "train", "evaluate", "save")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
@@ -126,7 +128,8 @@ def print_table(report: dict[str, Any]) -> None:
         if pair.get("baseline") is not None and pair.get("studio") is not None:
             table.add_row(label, f"{pair['baseline']:.4f}", f"{pair['studio']:.4f}",
                           f"{pair['studio'] / pair['baseline']:.3f}x")
-    for stage in sorted(set(a["stages"]) | set(b["stages"])):
+    stages = set(a["stages"]) | set(b["stages"])
+    for stage in [s for s in STAGE_ORDER if s in stages] + sorted(stages - set(STAGE_ORDER)):
         table.add_row(f"  stage: {stage}", _seconds(a["stages"].get(stage)), _seconds(b["stages"].get(stage)), "")
     console.print(table)
     speedups = next((r.get("speedups") for r in section["runs"] if r["trainer"] == "studio"), None) or {}

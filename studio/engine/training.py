@@ -67,6 +67,7 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
                  train_examples=len(train_set), eval_examples=len(eval_set) if eval_set else 0,
                  from_cache=cached, **stats)
 
+    stages.enter("setup", "checking packing, attaching LoRA, building the trainer")
     packing = False
     if config.train.packing:
         from studio.engine.packing import enable_packing
