@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+from pathlib import Path
 import sys
 from importlib import metadata
 from typing import Any
@@ -75,7 +76,7 @@ def training_plot(section: dict[str, Any]) -> str:
                                       if r["trainer"] == trainer], COLORS[trainer], dots=True))
     summary = section["summary"]
     ratio = ((summary.get("ratios") or {}).get("tokens_per_s") or {}).get("of_medians")
-    caption = (f"{section['config']['model']} · {summary['trainers'].get('studio', {}).get('train_tokens', 0):,} "
+    caption = (f"{Path(section['config']['model']).name} · {summary['trainers'].get('studio', {}).get('train_tokens', 0):,} "
                f"tokens per run · studio / baseline tokens/s = {ratio:.2f}x (medians)" if ratio else "")
     return chart([Panel("Train loss per step", "step", "loss", by_step),
                   Panel("Train loss over training time", "seconds since train begin", "loss", by_time),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 PANEL_W, PANEL_H = 440, 300
-MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 58, 16, 34, 44
+MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 58, 16, 48, 44
 COLORS = {"baseline": "#4c72b0", "studio": "#dd8452"}
 
 
@@ -92,12 +92,14 @@ def _panel(panel: Panel, left: float, top: float) -> list[str]:
             dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
             out.append(f'<polyline points="{path}" fill="none" stroke="{s.color}" stroke-width="{s.width}"{dash}/>')
-    for i, s in enumerate(panel.series):
-        ly = oy + 14 + i * 16
-        mark = (f'<circle cx="{ox + w - 150}" cy="{ly - 4}" r="4" fill="{s.color}"/>' if s.dots else
-                f'<line x1="{ox + w - 158}" y1="{ly - 4}" x2="{ox + w - 142}" y2="{ly - 4}" stroke="{s.color}" '
+    lx = ox  # the legend: one row between the title and the plot, so it never hides data
+    for s in panel.series:
+        ly = top + 36
+        mark = (f'<circle cx="{lx + 8}" cy="{ly - 4}" r="4" fill="{s.color}"/>' if s.dots else
+                f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 16}" y2="{ly - 4}" stroke="{s.color}" '
                 f'stroke-width="{max(s.width, 2)}"' + (f' stroke-dasharray="{s.dash}"' if s.dash else "") + "/>")
-        out.append(mark + f'<text x="{ox + w - 136}" y="{ly}">{escape(s.label)}</text>')
+        out.append(mark + f'<text x="{lx + 22}" y="{ly}">{escape(s.label)}</text>')
+        lx += 34 + 7 * len(s.label)
     return out
 
 
