@@ -124,10 +124,11 @@ class TrainOptions:
                         "Same examples per step and same token-averaged loss as padded batches; checked on "
                         "the model before training (it falls back to padding if the check fails).",
                         flag="--packing")
-    group_by_length: str = opt("auto", "Batch examples of similar length together (fewer pad tokens): "
-                               "auto does it only when packing is off, where it saves compute; with "
-                               "packing there is no padding to save.", flag="--group-by-length",
-                               choices=("auto", "on", "off"))
+    group_by_length: bool = opt(False, "Batch examples of similar length together (transformers' "
+                                "group_by_length): fewer pad tokens when packing is off, but the batches "
+                                "then go from long to short examples instead of being random, which changes "
+                                "the loss curve. With packing there is no padding to save.",
+                                flag="--group-by-length")
     liger: str = opt("auto", "Liger Kernel fused ops (RMSNorm, RoPE, SwiGLU, fused linear cross-entropy) "
                      "on CUDA: auto uses them when liger-kernel is installed (pip install "
                      "'lora-studio[cuda]') and supports the model type; on fails if it cannot.",

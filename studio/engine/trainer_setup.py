@@ -2,9 +2,9 @@
 
 The mapping is kept in one place so that `studio bench`'s baseline and studio's own trainer
 differ only where we say they do: padding-free packing (DataCollatorWithFlattening + attention
-kept per example, see packing.py), length-grouped batches when packing is off, and Liger
-Kernel on CUDA (kernels.py). Each keeps the examples of every step and the token-averaged loss
-of the plain padded run, so what is learned does not change.
+kept per example, see packing.py) and Liger Kernel on CUDA (kernels.py). Both keep the examples
+of every step and the token-averaged loss of the plain padded run, so what is learned does not
+change. Length-grouped batches are opt-in (train.group_by_length): they change the batches.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def training_arguments(config: RunConfig, output_dir: Path, run_dir: Path, devic
         # A packed batch has no padding, so every token is real; counting them all is exact even
         # where the pad id is also the eos id (which "non_padding" would miss).
         include_num_input_tokens_seen="all" if packing else "non_padding",
-        train_sampling_strategy="group_by_length" if group_by_length(config, packing) else "random",
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         length_column_name="length",
         use_liger_kernel=liger,
         report_to=list(t.report_to) or "none",
@@ -72,11 +72,6 @@ def training_arguments(config: RunConfig, output_dir: Path, run_dir: Path, devic
         label_names=["labels"],
         ddp_find_unused_parameters=False,
     )
-
-
-def group_by_length(config: RunConfig, packing: bool) -> bool:
-    choice = config.train.group_by_length
-    return choice == "on" or (choice == "auto" and not packing)
 
 
 def build_trainer(model: Any, tokenizer: Any, config: RunConfig, train_set: Any, eval_set: Any,

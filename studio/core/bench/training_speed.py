@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from studio.core.bench.data import write_bench_data
 from studio.core.config import RunConfig
@@ -152,9 +152,35 @@ def run_studio(bench: TrainingBench, workspace: Workspace, repeat: int) -> dict[
     run_dir = create_run(workspace, run_config)
     launched = time.time()
     worker = WorkerProcess(["train", "--run-dir", str(run_dir)], stderr_log=run_dir / "worker.log")
+    try:
+        seen = collect(worker.events())
+    except BaseException:  # Ctrl-C or an error here: the worker runs in its own session, stop it
+        worker.kill()
+        raise
+    finally:
+        worker.wait()
+    done = seen["done"] or {}
+    if done.get("status") != "completed":
+        error = seen["error"] or {}
+        what = "was cancelled" if done.get("status") == "cancelled" else "failed"
+        raise StudioError(f"studio's training run {what}: {error.get('message', 'no result')}", kind="internal",
+                          hint=f"see {run_dir / 'worker.log'}")
+    metrics = done.get("metrics", {})
+    data = seen.get("data", {})
+    return _measured("studio", repeat, metrics["train_span"], data["tokens"]["tokens"],
+                     seen["train_begin_t"] - launched, stages=seen["stages"], losses=seen["losses"],
+                     step_seconds=seen["step_seconds"],
+                     eval_loss=seen["eval_loss"], peak_mem_bytes=metrics.get("peak_mem_bytes"),
+                     train_examples=data.get("train_examples"), steps=metrics.get("steps"),
+                     speedups=seen.get("speedups"), from_cache=data.get("from_cache"),
+                     environment=seen.get("environment"), run_dir=str(run_dir))
+
+
+def collect(events: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """What the bench needs from a training worker's events."""
     seen: dict[str, Any] = {"stages": {}, "losses": [], "step_seconds": [], "eval_loss": None, "done": None,
                             "error": None}
-    for event in worker.events():
+    for event in events:
         kind = event["type"]
         if kind == "stage" and event.get("previous") and event.get("seconds") is not None:
             seen["stages"][event["previous"]] = event["seconds"]
@@ -173,21 +199,7 @@ def run_studio(bench: TrainingBench, workspace: Workspace, repeat: int) -> dict[
             seen["environment"] = event["environment"]
         elif kind in ("done", "error"):
             seen[kind] = event
-    worker.wait()
-    done = seen["done"] or {}
-    if done.get("status") != "completed":
-        error = seen["error"] or {}
-        raise StudioError(f"studio's training run failed: {error.get('message', 'no result')}", kind="internal",
-                          hint=f"see {run_dir / 'worker.log'}")
-    metrics = done.get("metrics", {})
-    data = seen.get("data", {})
-    return _measured("studio", repeat, metrics["train_span"], data["tokens"]["tokens"],
-                     seen["train_begin_t"] - launched, stages=seen["stages"], losses=seen["losses"],
-                     step_seconds=seen["step_seconds"],
-                     eval_loss=seen["eval_loss"], peak_mem_bytes=metrics.get("peak_mem_bytes"),
-                     train_examples=data.get("train_examples"), steps=metrics.get("steps"),
-                     speedups=seen.get("speedups"), from_cache=data.get("from_cache"),
-                     environment=seen.get("environment"), run_dir=str(run_dir))
+    return seen
 
 
 def _measured(trainer: str, repeat: int, span: dict[str, Any], tokens: int, to_first_step: float,
