@@ -30,7 +30,7 @@ from studio.core.config import RunConfig
 from studio.core.config_io import load_config, save_config, set_value
 from studio.core.datasets import import_dataset, require_clean
 from studio.core.errors import ConfigError, StudioError
-from studio.core.run_setup import create_run
+from studio.core.run_setup import create_run, precheck
 from studio.core.runs import RUN_CONFIG
 from studio.core.workspace import Workspace
 from studio.core.worker_process import WorkerProcess, worker_env
@@ -88,7 +88,7 @@ def prepare(bench: TrainingBench, workspace: Workspace, say: Say) -> RunConfig:
     t = config.train
     t.epochs, t.batch_size, t.grad_accum, t.lr, t.warmup = 1.0, bench.batch_size, 1, bench.lr, 0.1
     t.log_every, t.save_every, t.eval_every, t.seed = 1, 0, 0, 42
-    config.validate()
+    precheck(config)  # a missing model or a bad file fails here, in words, not in a worker's log
     save_config(config, bench.folder / RUN_CONFIG, header="The run both trainers of `studio bench` train")
     return config
 
