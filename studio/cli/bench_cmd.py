@@ -10,6 +10,7 @@ training-loss.svg. See docs/benchmarks.md for recorded figures.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -63,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
 
     say(f"Benchmark folder: {folder}")
     load_start = bench_report.load_average()
+    cores = os.cpu_count() or 1
+    if load_start and load_start[0] > cores:
+        say(f"warning: the machine is busy (load average {load_start[0]} on {cores} cores): wall-clock figures "
+            "will be noisy" + ("; --threads 1 keeps them steadier" if not args.threads else ""))
     started = time.monotonic()
     section = run_section(bench, ws, say)
     report = {
