@@ -23,8 +23,8 @@ from studio.core.worker_process import WorkerProcess
 
 STAGE_LABELS = {
     "import": "Starting worker", "load_data": "Reading data", "load_model": "Loading model",
-    "tokenize": "Tokenizing", "model_ready": "Model ready", "train": "Training", "save": "Saving adapter",
-    "cancelling": "Cancelling", "download": "Downloading model",
+    "tokenize": "Tokenizing", "setup": "Setting up LoRA and the trainer", "model_ready": "Model ready",
+    "train": "Training", "save": "Saving adapter", "cancelling": "Cancelling", "download": "Downloading model",
 }
 
 

@@ -77,6 +77,10 @@ class DataOptions:
     system_prompt: str = opt("", "System prompt added to chat records that have none.",
                              flag="--system-prompt")
     seed: int = opt(42, "Seed of the train/eval split.", flag="--split-seed", min=0)
+    cache_tokenized: bool = opt(True, "Keep the tokenized data in the workspace cache (cache/tokenized), "
+                                "keyed by the data's content, the tokenizer, max_len and loss_on, so the "
+                                "next run on the same data starts training without tokenizing again.",
+                                flag="--cache-tokenized")
 
 
 @dataclass
@@ -113,7 +117,22 @@ class TrainOptions:
     weight_decay: float = opt(0.0, "AdamW weight decay.", flag="--weight-decay", min=0, max=1)
     max_grad_norm: float = opt(1.0, "Clip gradients to this norm (0 disables).", flag="--max-grad-norm", min=0)
     grad_checkpointing: bool = opt(False, "Recompute activations in the backward pass: much less "
-                                   "memory, about 30% slower.", flag="--grad-checkpointing")
+                                   "memory, about 30% slower. Off unless memory needs it.",
+                                   flag="--grad-checkpointing")
+    packing: bool = opt(True, "Padding-free packing: the examples of a batch are concatenated into one "
+                        "row and attention is kept within each example, so no compute is spent on padding. "
+                        "Same examples per step and same token-averaged loss as padded batches; checked on "
+                        "the model before training (it falls back to padding if the check fails).",
+                        flag="--packing")
+    group_by_length: bool = opt(False, "Batch examples of similar length together (transformers' "
+                                "group_by_length): fewer pad tokens when packing is off, but the batches "
+                                "then go from long to short examples instead of being random, which changes "
+                                "the loss curve. With packing there is no padding to save.",
+                                flag="--group-by-length")
+    liger: str = opt("auto", "Liger Kernel fused ops (RMSNorm, RoPE, SwiGLU, fused linear cross-entropy) "
+                     "on CUDA: auto uses them when liger-kernel is installed (pip install "
+                     "'lora-studio[cuda]') and supports the model type; on fails if it cannot.",
+                     flag="--liger", choices=("auto", "on", "off"))
     seed: int = opt(42, "Seed for weights init, dropout and data order.", flag="--seed", min=0)
     log_every: int = opt(1, "Report train metrics every N steps.", flag="--log-every", min=1)
     eval_every: int = opt(0, "Evaluate every N steps; 0 evaluates once per epoch.", flag="--eval-every", min=0)

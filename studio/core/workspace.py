@@ -5,6 +5,8 @@
     <home>/exports/<name>/     merged models
     <home>/trash/              deleted adapters, restorable
     <home>/demo/               the demo's base model and data
+    <home>/cache/tokenized/    tokenized datasets, reused by runs on the same data (safe to delete)
+    <home>/bench/              `studio bench` reports and their runs
 
 The home is `--home`, else $STUDIO_HOME, else the platform's user data folder. The folders are
 the truth: any index is a cache rebuilt from them.
@@ -84,6 +86,14 @@ class Workspace:
     @property
     def demo_dir(self) -> Path:
         return self.home / "demo"
+
+    @property
+    def tokenized_cache_dir(self) -> Path:
+        return self.home / "cache" / "tokenized"
+
+    @property
+    def bench_dir(self) -> Path:
+        return self.home / "bench"
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / check_name(run_id, "run id")

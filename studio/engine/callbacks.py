@@ -30,9 +30,12 @@ class ProtocolCallback(TrainerCallback):
         self._start_step = 0
         self._last_log_time = 0.0
         self._last_tokens = 0
+        self._cpu_start = 0.0
+        self.span: dict[str, float] = {}
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
         self._start = self._last_log_time = time.monotonic()
+        self._cpu_start = time.process_time()
         self._start_step = state.global_step
         self._last_tokens = state.num_input_tokens_seen
         self.emitter.emit("progress", step=state.global_step, max_steps=state.max_steps,
@@ -41,6 +44,10 @@ class ProtocolCallback(TrainerCallback):
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
         done = state.global_step - self._start_step
         elapsed = time.monotonic() - self._start
+        # From train begin to the end of the last optimizer step: evaluation and saving after it
+        # are not training throughput (`studio bench` compares trainers on this span).
+        self.span = {"seconds": round(elapsed, 3), "cpu_seconds": round(time.process_time() - self._cpu_start, 3),
+                     "steps": done, "tokens": state.num_input_tokens_seen}
         eta = elapsed / done * (state.max_steps - state.global_step) if done > 0 else None
         self.emitter.emit("progress", step=state.global_step, max_steps=state.max_steps,
                           epoch=round(state.epoch or 0.0, 4), eta_s=round(eta, 1) if eta is not None else None)
@@ -84,6 +91,25 @@ class ProtocolCallback(TrainerCallback):
         if path.is_dir():
             (path / COMPLETE_MARK).write_text(f"step {state.global_step}\n", encoding="utf-8")
             self.emitter.emit("checkpoint", step=state.global_step, path=str(path))
+
+
+def peak_memory() -> int | None:
+    """The process's peak: CUDA max allocated on a GPU, else peak resident memory (ru_maxrss)."""
+    import sys
+
+    import torch
+
+    if torch.cuda.is_available():
+        return int(torch.cuda.max_memory_allocated())
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(peak if sys.platform == "darwin" else peak * 1024)  # bytes on macOS, KiB on Linux
+    except ImportError:  # Windows: the peak working set
+        import psutil
+
+        return int(getattr(psutil.Process().memory_info(), "peak_wset", 0)) or None
 
 
 def memory_in_use() -> int | None:

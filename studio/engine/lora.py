@@ -35,6 +35,9 @@ def attach_lora(model: Any, config: RunConfig) -> tuple[Any, dict[str, int]]:
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=config.train.grad_checkpointing,
             gradient_checkpointing_kwargs={"use_reentrant": False})
+    from transformers import set_seed
+
+    set_seed(config.train.seed)  # LoRA's A matrices are random: the same seed gives the same start
     peft_config = LoraConfig(
         r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
         use_rslora=lora.rslora, use_dora=lora.dora, bias="none", task_type="CAUSAL_LM")

@@ -104,6 +104,22 @@ def _sharded_launch() -> bool:
                for name in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"))
 
 
+def keep_4bit_layers_trainable(model: Any) -> None:
+    """Stop bitsandbytes from switching 4-bit layers to its CPU inference format.
+
+    On CPUs with AVX512-BF16, the first forward in eval mode without gradients (an evaluation,
+    or the packing check) repacks each Linear4bit's weights for a fast inference kernel that has
+    no backward, for good: training after it silently gets no gradient through those layers
+    (bitsandbytes warns "an autograd kernel was not registered"). A training worker never wants
+    that format (the inference worker does, so this is called by training only).
+    """
+    import bitsandbytes as bnb
+
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            module.support_avx512bf16_for_cpu = False
+
+
 def _load_error(source: str, exc: Exception, what: str) -> ModelError:
     text = str(exc)
     if "trust_remote_code" in text:

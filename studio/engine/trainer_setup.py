@@ -1,7 +1,10 @@
 """Run config -> transformers TrainingArguments and Trainer.
 
 The mapping is kept in one place so that `studio bench`'s baseline and studio's own trainer
-differ only where we say they do.
+differ only where we say they do: padding-free packing (DataCollatorWithFlattening + attention
+kept per example, see packing.py) and Liger Kernel on CUDA (kernels.py). Both keep the examples
+of every step and the token-averaged loss of the plain padded run, so what is learned does not
+change. Length-grouped batches are opt-in (train.group_by_length): they change the batches.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from studio.engine.worker_io import Controls, Emitter
 
 
 def training_arguments(config: RunConfig, output_dir: Path, run_dir: Path, device: str, dtype: Any,
-                       has_eval: bool) -> Any:
+                       has_eval: bool, *, packing: bool = False, liger: bool = False) -> Any:
     import os
 
     import torch
@@ -56,7 +59,12 @@ def training_arguments(config: RunConfig, output_dir: Path, run_dir: Path, devic
         use_cpu=device == "cpu",
         gradient_checkpointing=t.grad_checkpointing,
         gradient_checkpointing_kwargs={"use_reentrant": False} if t.grad_checkpointing else None,
-        include_num_input_tokens_seen="non_padding",
+        # A packed batch has no padding, so every token is real; counting them all is exact even
+        # where the pad id is also the eos id (which "non_padding" would miss).
+        include_num_input_tokens_seen="all" if packing else "non_padding",
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        length_column_name="length",
+        use_liger_kernel=liger,
         report_to=list(t.report_to) or "none",
         disable_tqdm=True,
         dataloader_num_workers=0,
@@ -68,19 +76,45 @@ def training_arguments(config: RunConfig, output_dir: Path, run_dir: Path, devic
 
 def build_trainer(model: Any, tokenizer: Any, config: RunConfig, train_set: Any, eval_set: Any,
                   output_dir: Path, run_dir: Path, emitter: Emitter, controls: Controls, device: str,
-                  dtype: Any) -> tuple[Any, ProtocolCallback]:
+                  dtype: Any, packing: bool = False) -> tuple[Any, ProtocolCallback]:
     from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer
 
-    args = training_arguments(config, output_dir, run_dir, device, dtype, eval_set is not None)
+    from studio.engine.kernels import use_liger
+    from studio.engine.packing import flattening_collator
+
+    liger, liger_note = use_liger(config.train.liger, device, getattr(model.config, "model_type", ""))
+    args = training_arguments(config, output_dir, run_dir, device, dtype, eval_set is not None,
+                              packing=packing, liger=liger)
     callback = ProtocolCallback(emitter, controls, output_dir)
     callbacks: list[Any] = [callback]
     if args.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.early_stopping))
-    keep = ["input_ids", "labels"]
-    train_set = train_set.select_columns(keep)
-    eval_set = eval_set.select_columns(keep) if eval_set is not None else None
-    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100,
-                                      pad_to_multiple_of=8 if device == "cuda" else None)
+    # The precomputed `length` column feeds the length-grouped samplers (the Trainer groups eval
+    # batches too), which read it from the dataset; the collator never sees it.
+    grouped = args.train_sampling_strategy == "group_by_length"
+    columns = ["input_ids", "labels"] + (["length"] if grouped else [])
+    train_set = train_set.select_columns(columns)
+    eval_set = eval_set.select_columns(columns) if eval_set is not None else None
+    if packing:
+        collator = flattening_collator()
+    else:
+        collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100,
+                                          pad_to_multiple_of=8 if device == "cuda" else None)
     trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
-                      data_collator=collator, processing_class=tokenizer, callbacks=callbacks)
+                      data_collator=_without(collator, "length") if grouped else collator,
+                      processing_class=tokenizer, callbacks=callbacks)
+    emitter.emit("log", message="speed-ups: " + ", ".join(
+        [f"packing {'on' if packing else 'off'}", f"length-grouped batches {'on' if grouped else 'off'}",
+         f"Liger Kernel {'on' if liger else 'off: ' + liger_note}",
+         f"gradient checkpointing {'on' if config.train.grad_checkpointing else 'off'}"]),
+        speedups={"packing": packing, "group_by_length": grouped, "liger": liger,
+                  "grad_checkpointing": config.train.grad_checkpointing,
+                  "attention": getattr(model.config, "_attn_implementation", None)})
     return trainer, callback
+
+
+def _without(collator: Any, column: str) -> Any:
+    """The collator, given features without `column`."""
+    def collate(features: list[dict[str, Any]]) -> Any:
+        return collator([{k: v for k, v in f.items() if k != column} for f in features])
+    return collate

@@ -18,6 +18,7 @@ from studio.core.datasets import Record, fingerprint, import_dataset, require_cl
 from studio.core.errors import DataError, ModelError
 from studio.core.run_history import RunHistory
 from studio.core.runs import CHECKPOINTS, EVENTS, RUN_CONFIG, latest_checkpoint
+from studio.core.workspace import Workspace
 from studio.engine.distributed import CountingCollator, launched_by_torchrun, rank_summaries
 from studio.engine.stages import Stages
 from studio.engine.worker_io import Controls, Emitter
@@ -38,7 +39,8 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
         raise DataError("the training data changed since this run started, so it cannot be resumed exactly",
                         hint="restore the original file, or start a new run with this config")
 
-    from studio.engine.model_loading import compute_dtype, load_model, load_tokenizer, pick_device, resolve_source
+    from studio.engine.model_loading import (compute_dtype, keep_4bit_layers_trainable, load_model, load_tokenizer,
+                                             pick_device, resolve_source)
 
     source = resolve_source(config.model)
     if not Path(source).exists():  # a hub id that is not in the cache yet
@@ -48,8 +50,6 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
         download_model(config.model, emitter)
         source = resolve_source(config.model)
     stages.enter("load_model", f"loading {config.model.name_or_path} ({config.model.quant})")
-    import torch
-
     device = pick_device()
     dtype = compute_dtype(config.model.dtype, device)
     if config.model.quant != "none" and device not in ("cuda", "cpu"):
@@ -61,12 +61,24 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
                          "records cannot be formatted",
                          hint="use an instruct/chat model, or convert the data to --format completion")
     model = load_model(source, config.model, device, dtype=dtype)
+    if config.model.quant == "4bit" and device == "cpu":
+        keep_4bit_layers_trainable(model)
 
     stages.enter("tokenize", f"tokenizing {len(train_records)} + {len(eval_records)} examples")
-    train_set, stats = tokenize(tokenizer, train_records, config)
-    eval_set, _ = tokenize(tokenizer, eval_records, config) if eval_records else (None, None)
+    cache_dir = Workspace(run_dir.parent.parent).tokenized_cache_dir if config.data.cache_tokenized else None
+    train_set, stats, cached = tokenize(tokenizer, train_records, config, cache_dir)
+    eval_set, _, _ = tokenize(tokenizer, eval_records, config, cache_dir) if eval_records else (None, None, None)
     emitter.emit("data_stats", fingerprint=data_print, train_rows=len(train_records), eval_rows=len(eval_records),
-                 train_examples=len(train_set), eval_examples=len(eval_set) if eval_set else 0, **stats)
+                 train_examples=len(train_set), eval_examples=len(eval_set) if eval_set else 0,
+                 from_cache=cached, **stats)
+
+    stages.enter("setup", "checking packing, attaching LoRA, building the trainer")
+    packing = False
+    if config.train.packing:
+        from studio.engine.packing import enable_packing
+
+        packing, note = enable_packing(model)
+        emitter.emit("log", message=note)
 
     from studio.engine.lora import attach_lora
 
@@ -79,7 +91,7 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
 
     output_dir = run_dir / CHECKPOINTS
     trainer, callback = build_trainer(model, tokenizer, config, train_set, eval_set, output_dir,
-                                      run_dir, emitter, controls, device, dtype)
+                                      run_dir, emitter, controls, device, dtype, packing)
     counter = None
     if launched_by_torchrun():
         counter = CountingCollator(trainer.data_collator, model)
@@ -104,7 +116,7 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
     adapter = save_adapter(model, tokenizer, config, run_dir, source, data_print, stats,
                            history, trainer.state, train_seconds, result.metrics)
     return {"status": "completed", "adapter": str(adapter), "adapter_name": adapter.name,
-            "step": trainer.state.global_step, "metrics": _final_metrics(history, trainer)}
+            "step": trainer.state.global_step, "metrics": _final_metrics(history, trainer, callback)}
 
 
 def load_records(config: RunConfig) -> tuple[list[Record], list[Record], str]:
@@ -120,25 +132,43 @@ def load_records(config: RunConfig) -> tuple[list[Record], list[Record], str]:
     return train, evals, fingerprint(train + evals)
 
 
-def tokenize(tokenizer: Any, records: list[Record], config: RunConfig) -> tuple[Any, dict[str, Any]]:
-    from datasets import Dataset
-
+def tokenize(tokenizer: Any, records: list[Record], config: RunConfig,
+             cache_dir: Path | None) -> tuple[Any, dict[str, Any], bool]:
+    """The tokenized dataset, its statistics, and whether it came from the workspace cache."""
+    from studio.engine import token_cache
     from studio.engine.tokenization import tokenize_records
 
-    examples, stats, rejected = tokenize_records(
-        tokenizer, [r.to_dict() for r in records], [r.source for r in records],
-        config.data.max_len, config.data.loss_on)
+    key = token_cache.cache_key(records, tokenizer, config.data.max_len, config.data.loss_on)
+    hit = token_cache.load(cache_dir, key) if cache_dir else None
+    if hit is not None:
+        dataset, meta = hit
+        stats, rejected = meta["stats"], [tuple(r) for r in meta["rejected"]]
+    else:
+        from datasets import Dataset
+
+        examples, length_stats, rejected = tokenize_records(
+            tokenizer, [r.to_dict() for r in records], [r.source for r in records],
+            config.data.max_len, config.data.loss_on)
+        stats = length_stats.to_dict()
+        dataset = Dataset.from_list(examples) if examples else None
+        if cache_dir and dataset is not None:
+            token_cache.store(cache_dir, key, dataset, {"stats": stats, "rejected": rejected,
+                                                        "max_len": config.data.max_len,
+                                                        "loss_on": config.data.loss_on})
     if rejected and not config.data.skip_bad_rows:
         listing = "\n".join(f"  {src}: {why}" for src, why in rejected[:10])
         raise DataError(f"{len(rejected)} examples could not be formatted\n{listing}",
                         hint="fix those rows, or pass --skip-bad-rows to train without them")
-    if not examples:
+    if dataset is None or len(dataset) == 0:
         raise DataError("no example has any target tokens left after tokenization",
                         hint=f"raise --max-len (now {config.data.max_len}) so the answers fit")
-    dataset = Dataset.from_list(examples)
-    return dataset, {"tokens": stats.to_dict(), "rejected_by_template": len(rejected)}
+    return dataset, {"tokens": stats, "rejected_by_template": len(rejected)}, hit is not None
 
 
-def _final_metrics(history: RunHistory, trainer: Any) -> dict[str, Any]:
+def _final_metrics(history: RunHistory, trainer: Any, callback: Any) -> dict[str, Any]:
+    from studio.engine.callbacks import peak_memory
+
     return {"final_train_loss": history.final_loss, "best_eval_loss": history.best_eval_loss,
-            "steps": trainer.state.global_step, "epochs": round(trainer.state.epoch or 0.0, 3)}
+            "steps": trainer.state.global_step, "epochs": round(trainer.state.epoch or 0.0, 3),
+            "tokens_seen": trainer.state.num_input_tokens_seen, "train_span": callback.span,
+            "peak_mem_bytes": peak_memory()}

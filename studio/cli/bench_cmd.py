@@ -1,0 +1,158 @@
+"""`studio bench`: studio's trainer against a plain Transformers Trainer + peft run, side by side.
+
+Runs the same fine-tune in fresh processes, alternating and repeated, and reports real tokens/s,
+wall time for the same examples, peak memory, time to the first step with each stage's time,
+the ratio of each (studio / baseline) and the loss curves of both. Everything lands in one
+folder: report.json (every run, the machine, the versions, the load average) and
+training-loss.svg. See docs/benchmarks.md for recorded figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from studio.cli.common import common_options, human_bytes, print_json, workspace
+from studio.core.atomic import atomic_write_json, atomic_write_text
+from studio.core.bench import report as bench_report
+from studio.core.bench.training_speed import STUDIO_ONLY_KEYS, TrainingBench, run_section
+from studio.core.config import QUANT_CHOICES
+
+STAGE_ORDER = ("import", "load_data", "load_model", "tokenize", "setup", "train", "evaluate", "save")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "bench", parents=[common_options()], help="measure studio's trainer against a plain Trainer + peft run",
+        description="Train the same examples with a plain transformers Trainer + peft (the baseline) and with "
+                    "studio's trainer, each in a fresh process, alternating and repeated; report tokens/s, "
+                    "time, peak memory, their ratios and both loss curves.")
+    parser.add_argument("--model", default="", metavar="M",
+                        help="base model folder or hub id (default: the demo's tiny Llama, built once)")
+    parser.add_argument("--data", default="", metavar="FILE",
+                        help="dataset to take the examples from (default: generated tickets of mixed lengths)")
+    parser.add_argument("--quant", default="none", choices=QUANT_CHOICES, help="quantize the base model (both runs)")
+    parser.add_argument("--steps", type=int, default=30, metavar="N",
+                        help="optimizer steps: each run trains one epoch over N x batch-size examples")
+    parser.add_argument("--repeats", type=int, default=3, metavar="R", help="runs of each trainer (alternating)")
+    parser.add_argument("--batch-size", type=int, default=8, metavar="B", help="examples per step (both runs)")
+    parser.add_argument("--max-len", type=int, default=1024, metavar="L", help="maximum tokens per example")
+    parser.add_argument("--lr", type=float, default=2e-3, metavar="X", help="peak learning rate (both runs)")
+    parser.add_argument("--threads", type=int, default=0, metavar="T",
+                        help="CPU threads per training process, the same for both (default: the libraries' "
+                             "default, all cores); 1 gives steadier figures on a machine shared with other jobs")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change one of studio's own speed settings for an ablation: " + ", ".join(STUDIO_ONLY_KEYS))
+    parser.add_argument("--out", type=Path, metavar="DIR", help="report folder (default: <home>/bench/<time>)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    ws = workspace(args)
+    folder = (args.out or ws.bench_dir / time.strftime("%Y%m%d-%H%M%S")).expanduser().resolve()
+    bench = TrainingBench(folder=folder, model=args.model, data=args.data, quant=args.quant, steps=args.steps,
+                          repeats=args.repeats, batch_size=args.batch_size, max_len=args.max_len, lr=args.lr,
+                          threads=args.threads, studio_set=list(args.set)).check()
+
+    def say(text: str) -> None:
+        if not args.json:
+            print(text, file=sys.stderr, flush=True)
+
+    say(f"Benchmark folder: {folder}")
+    load_start = bench_report.load_average()
+    cores = os.cpu_count() or 1
+    if load_start and load_start[0] > cores:
+        say(f"warning: the machine is busy (load average {load_start[0]} on {cores} cores): wall-clock figures "
+            "will be noisy" + ("; --threads 1 keeps them steadier" if not args.threads else ""))
+    started = time.monotonic()
+    section = run_section(bench, ws, say)
+    report = {
+        "status": "completed", "folder": str(folder), "command": "studio " + " ".join(sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "seconds": round(time.monotonic() - started, 1),
+        "machine": bench_report.machine(), "versions": bench_report.versions(),
+        "load_average": {"start": load_start, "end": bench_report.load_average()},
+        "sections": {"training": section},
+    }
+    atomic_write_json(folder / "report.json", report)
+    plot = folder / "training-loss.svg"
+    atomic_write_text(plot, bench_report.training_plot(section))
+    report["files"] = {"report": str(folder / "report.json"), "plot": str(plot)}
+    if args.json:
+        print_json(_without_series(report))
+    else:
+        print_table(report)
+    return 0
+
+
+def _without_series(report: dict[str, Any]) -> dict[str, Any]:
+    """The report without per-step series (those are in report.json), for one readable JSON line."""
+    section = report["sections"]["training"]
+    runs = [{k: v for k, v in r.items() if k not in ("losses", "step_seconds")} for r in section["runs"]]
+    return {**report, "sections": {"training": {**section, "runs": runs}}}
+
+
+def _cell(figure: dict[str, Any] | None, fmt: Any) -> str:
+    if not figure:
+        return "-"
+    text = fmt(figure["median"])
+    return text if figure["n"] < 2 else f"{text}  ({fmt(figure['min'])}-{fmt(figure['max'])})"
+
+
+def print_table(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    section = report["sections"]["training"]
+    summary, config = section["summary"], section["config"]
+    a, b = summary["trainers"]["baseline"], summary["trainers"]["studio"]
+    ratios = summary.get("ratios", {})
+    console = Console()
+    table = Table(title=f"Training speed: {a['train_examples']} examples, {a['train_tokens']:,} real tokens, "
+                        f"{a['steps']} steps; median (min-max) of {config['repeats']} runs each",
+                  title_justify="left")
+    for column in ("", "baseline (a)", "studio (b)", "b/a median (paired min-max)"):
+        table.add_column(column, justify="right" if column else "left")
+    rows = [("real tokens/s", "tokens_per_s", lambda v: f"{v:,.0f}"),
+            ("wall time for the same examples", "seconds", lambda v: f"{v:.1f} s"),
+            ("real tokens per CPU-second", "tokens_per_cpu_s", lambda v: f"{v:,.0f}"),
+            (f"peak memory ({'CUDA max allocated' if _on_cuda(section) else 'RSS'})", "peak_mem_bytes", human_bytes),
+            ("time to first step", "to_first_step_s", lambda v: f"{v:.1f} s")]
+    for label, key, fmt in rows:
+        ratio = ratios.get(key, {})
+        paired = ratio.get("paired")
+        ratio_text = "-" if ratio.get("of_medians") is None else f"{ratio['of_medians']:.2f}x" + (
+            f"  ({paired['min']:.2f}-{paired['max']:.2f})" if paired and paired["n"] > 1 else "")
+        table.add_row(label, _cell(a[key], fmt), _cell(b[key], fmt), ratio_text)
+    loss = summary.get("loss", {})
+    for label, key in (("eval loss (held out)", "eval_loss"), ("train loss, last quarter", "late_train_loss")):
+        pair = loss.get(key, {})
+        if pair.get("baseline") is not None and pair.get("studio") is not None:
+            table.add_row(label, f"{pair['baseline']:.4f}", f"{pair['studio']:.4f}",
+                          f"{pair['studio'] / pair['baseline']:.3f}x")
+    stages = set(a["stages"]) | set(b["stages"])
+    for stage in [s for s in STAGE_ORDER if s in stages] + sorted(stages - set(STAGE_ORDER)):
+        table.add_row(f"  stage: {stage}", _seconds(a["stages"].get(stage)), _seconds(b["stages"].get(stage)), "")
+    console.print(table)
+    speedups = next((r.get("speedups") for r in section["runs"] if r["trainer"] == "studio"), None) or {}
+    console.print("studio's speed-ups: " + ", ".join(f"{k} {v}" for k, v in speedups.items()))
+    cached = [r.get("from_cache") for r in section["runs"] if r["trainer"] == "studio"]
+    console.print(f"studio's tokenized data from the cache: {cached} (the first run fills it)")
+    if loss:
+        console.print(f"same examples: {'yes' if summary.get('same_examples') else 'NO'}; loss per step differs by at "
+                      f"most {loss['max_step_difference']:.2g} (mean {loss['mean_step_difference']:.2g}); "
+                      f"same learning: {'yes' if loss['same_learning'] else 'NO'}")
+    load = report["load_average"]
+    console.print(f"load average at start {load['start']}, at end {load['end']} on {report['machine']['cores']} cores")
+    console.print(f"Report: {report['files']['report']}\nPlot: {report['files']['plot']}")
+
+
+def _on_cuda(section: dict[str, Any]) -> bool:
+    return any((r.get("environment") or {}).get("cuda") for r in section["runs"])
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"

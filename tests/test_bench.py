@@ -1,0 +1,102 @@
+"""`studio bench`: runs end to end on the tiny model and reports every field (a smoke test: speed
+figures are recorded in docs/benchmarks.md, never asserted here); the statistics and the plot."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from helpers import chat, last_json, studio, write_jsonl
+from studio.core.bench.summary import loss_agreement, paired_ratios, spread, summarise
+from studio.core.bench.svg import Panel, Series, chart, nice_ticks
+
+
+def test_bench_runs_end_to_end_and_reports_the_fields(home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    result = studio("bench", "--steps", "2", "--repeats", "1", "--batch-size", "4", "--out", str(out),
+                    "--json", home=home)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = last_json(result.stdout)
+    assert report["status"] == "completed" and report["versions"]["transformers"]
+    section = report["sections"]["training"]
+    assert [r["trainer"] for r in section["runs"]] == ["baseline", "studio"]
+    summary = section["summary"]
+    assert summary["same_examples"] is True
+    for trainer in ("baseline", "studio"):
+        figures = summary["trainers"][trainer]
+        assert figures["steps"] == 2 and figures["train_examples"] == 8
+        for key in ("tokens_per_s", "seconds", "peak_mem_bytes", "to_first_step_s", "tokens_per_cpu_s"):
+            assert figures[key]["median"] > 0, (trainer, key)
+        assert {"import", "load_model", "tokenize", "setup"} <= set(figures["stages"])
+    for key in ("tokens_per_s", "seconds", "peak_mem_bytes"):
+        assert summary["ratios"][key]["of_medians"] > 0
+    loss = summary["loss"]
+    assert loss["steps_compared"] == 2 and loss["eval_loss"]["baseline"] and loss["eval_loss"]["studio"]
+    studio_run = section["runs"][1]
+    assert studio_run["speedups"]["packing"] is True and studio_run["from_cache"] is False
+
+    saved = json.loads((out / "report.json").read_text())
+    assert all(len(r["losses"]) == 2 for r in saved["sections"]["training"]["runs"])
+    svg = ET.parse(out / "training-loss.svg").getroot()
+    assert len(svg.findall(".//{http://www.w3.org/2000/svg}polyline")) == 4  # 2 trainers x 2 loss panels
+    assert (home / "bench" / "tiny-model" / "model.safetensors").is_file()
+    assert not list((home / "adapters").iterdir())  # bench runs stay out of the user's library
+
+
+def test_bench_takes_examples_from_a_user_file(home: Path, tiny_model: Path, tmp_path: Path) -> None:
+    rows = [chat(f"ticket {i} " + "words " * (i % 7) * 20, "bug") for i in range(12)]
+    data = write_jsonl(tmp_path / "mine.jsonl", rows)
+    result = studio("bench", "--model", str(tiny_model), "--data", str(data), "--steps", "1", "--repeats", "1",
+                    "--batch-size", "8", "--out", str(tmp_path / "b"), "--json", home=home)
+    assert result.returncode == 0, result.stderr[-3000:]
+    section = last_json(result.stdout)["sections"]["training"]
+    assert section["summary"]["trainers"]["studio"]["train_examples"] == 8
+    assert section["config"]["eval_data"]  # the 4 records after the first 8 are held out
+
+    too_few = studio("bench", "--model", str(tiny_model), "--data", str(data), "--steps", "5", "--json", home=home)
+    assert too_few.returncode == 2 and "fewer than --steps x --batch-size" in last_json(too_few.stdout)["error"]["message"]
+
+
+def test_bench_refuses_settings_that_would_make_the_comparison_unfair(home: Path) -> None:
+    result = studio("bench", "--set", "train.lr=0.1", "--json", home=home)
+    assert result.returncode == 2
+    error = last_json(result.stdout)["error"]
+    assert "train.packing" in error["hint"] and "train.lr" in error["message"]
+
+
+def run(trainer: str, repeat: int, tokens_per_s: float, losses: list, eval_loss: float) -> dict:
+    return {"trainer": trainer, "repeat": repeat, "train_tokens": 1000, "train_examples": 10, "steps": len(losses),
+            "tokens_per_s": tokens_per_s, "seconds": 1000 / tokens_per_s, "tokens_per_cpu_s": tokens_per_s,
+            "peak_mem_bytes": 100, "to_first_step_s": 5.0, "stages": {"import": 1.0}, "losses": losses,
+            "eval_loss": eval_loss}
+
+
+def test_summary_medians_paired_ratios_and_loss_agreement() -> None:
+    curve = [[1, 3.0], [2, 2.0], [3, 1.5], [4, 1.2]]
+    runs = [run("baseline", 0, 100, curve, 1.0), run("studio", 0, 300, curve, 1.0),
+            run("studio", 1, 250, curve, 1.0), run("baseline", 1, 125, curve, 1.0),
+            run("baseline", 2, 90, curve, 1.0), run("studio", 2, 310, curve, 1.0)]
+    assert spread([3, 1, 2]) == {"median": 2, "min": 1, "max": 3, "n": 3}
+    assert sorted(paired_ratios(runs, "tokens_per_s")) == [2.0, 3.0, 310 / 90]
+    summary = summarise(runs)
+    assert summary["ratios"]["tokens_per_s"]["of_medians"] == 300 / 100
+    assert summary["ratios"]["tokens_per_s"]["paired"]["median"] == 3.0
+    assert summary["loss"]["same_learning"] and summary["repeat_loss_difference"] == 0
+
+    drifted = run("studio", 0, 300, [[1, 3.0], [2, 2.0], [3, 1.8], [4, 1.6]], 1.3)
+    agreement = loss_agreement(runs[0], drifted)
+    assert not agreement["same_learning"] and abs(agreement["max_step_difference"] - 0.4) < 1e-9
+
+
+def test_svg_chart_has_ticks_lines_and_dots() -> None:
+    assert nice_ticks(0.3, 9.7) == [0, 2, 4, 6, 8, 10]
+    assert nice_ticks(1, 1, integers=True) == [1, 2] and nice_ticks(1, 3, integers=True) == [1, 2, 3]
+    svg = chart([Panel("loss", "step", "loss", [Series("a", [(1, 2.0), (2, 1.0)]),
+                                                Series("b <&>", [(1, 2.1), (2, 1.1)], dash="4,2")]),
+                 Panel("rate", "repeat", "tok/s", [Series("a", [(1, 100.0), (2, 120.0)], dots=True)],
+                       y_from_zero=True)], caption="x")
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    assert len(root.findall(f".//{ns}polyline")) == 2 and len(root.findall(f".//{ns}circle")) == 3
+    assert "b <&>" in [t.text for t in root.iter(f"{ns}text")]
