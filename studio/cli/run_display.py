@@ -64,7 +64,7 @@ def run_worker(run_dir: Path, *, resume: bool = False, quiet: bool = False) -> R
     if history.done is None:  # the worker died without reporting: record that in the run
         detail = f"exit code {code}" + (f"; last output: {worker.stderr_tail.strip().splitlines()[-1]}"
                                         if worker.stderr_tail.strip() else "")
-        for event in record_crash(run_dir, detail, force_stopped=interrupts > 0):
+        for event in record_crash(run_dir, detail, force_stopped=worker.cancel_requested):
             history.apply(event)
     return history
 

@@ -110,6 +110,10 @@ class WorkerProcess:
         timer.daemon = True
         timer.start()
 
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancelled
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
