@@ -100,3 +100,36 @@ def test_svg_chart_has_ticks_lines_and_dots() -> None:
     ns = "{http://www.w3.org/2000/svg}"
     assert len(root.findall(f".//{ns}polyline")) == 2 and len(root.findall(f".//{ns}circle")) == 3
     assert "b <&>" in [t.text for t in root.iter(f"{ns}text")]
+
+
+def test_bench_gui_section_measures_stalls_and_plot_frames(home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench-gui"
+    result = studio("bench", "--sections", "gui", "--gui-points", "3000", "--gui-flood-rate", "500",
+                    "--gui-flood-seconds", "1", "--gui-train-steps", "3", "--out", str(out), "--json", home=home)
+    assert result.returncode == 0, result.stderr[-3000:]
+    gui = last_json(result.stdout)["sections"]["gui"]
+    assert set(last_json(result.stdout)["sections"]) == {"gui"}
+    for scenario in ("idle", "event_flood", "training_run"):
+        assert gui[scenario]["ticks"] > 10 and gui[scenario]["longest_stall_ms"] >= 0
+    assert gui["event_flood"]["status"] == "completed" and gui["event_flood"]["steps"] == 500
+    assert gui["event_flood"]["events"] >= 1000                       # progress + metrics per step
+    assert gui["training_run"]["status"] == "completed" and gui["training_run"]["steps"] == 3
+    assert gui["plot"]["points_per_series"] == 3000 and gui["plot"]["full_redraw"]["frames"] == 20
+    assert gui["plot"]["live_frame_10_new_points"]["median_ms"] > 0
+
+
+def test_memory_estimate_is_compared_with_a_measured_peak(home: Path, tiny_model: Path, tmp_path: Path) -> None:
+    from studio.core.bench.memory_check import Case, run_case, write_long_texts
+    from studio.core.workspace import Workspace
+
+    data = write_long_texts(tmp_path / "long.jsonl", rows=8, chars=300)
+    result = run_case(Case("none", 2, 64), tiny_model, data, Workspace.open(tmp_path / "ws"), "cpu")
+    assert result["measured_bytes"] > 100 * 2**20                      # a real process's peak RSS
+    assert result["estimate_bytes"] == sum(result["estimate_parts"].values())
+    assert abs(result["error"]) < 0.5                                  # the estimate is in the right range
+    assert result["error"] == round(result["estimate_bytes"] / result["measured_bytes"] - 1, 4)
+
+
+def test_bench_refuses_an_unknown_section(home: Path) -> None:
+    result = studio("bench", "--sections", "training,speedy", "--json", home=home)
+    assert result.returncode == 2 and "speedy" in last_json(result.stdout)["error"]["message"]

@@ -16,12 +16,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from studio.cli.bench_tables import print_gui_table, print_memory_table
 from studio.cli.common import common_options, human_bytes, print_json, workspace
 from studio.core.atomic import atomic_write_json, atomic_write_text
 from studio.core.bench import report as bench_report
+from studio.core.bench.gui import run_gui_section
+from studio.core.bench.memory_check import run_memory_section
 from studio.core.bench.training_speed import STUDIO_ONLY_KEYS, TrainingBench, run_section
 from studio.core.config import QUANT_CHOICES
+from studio.core.errors import ConfigError
 
+SECTIONS = ("training", "memory", "gui")
 STAGE_ORDER = ("import", "load_data", "load_model", "tokenize", "setup", "train", "evaluate", "save")
 
 
@@ -48,12 +53,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="change one of studio's own speed settings for an ablation: " + ", ".join(STUDIO_ONLY_KEYS))
     parser.add_argument("--out", type=Path, metavar="DIR", help="report folder (default: <home>/bench/<time>)")
+    parser.add_argument("--sections", default="training,memory,gui", metavar="LIST",
+                        help="what to measure, comma-separated: training (speed against the baseline), memory "
+                             "(the Train page's estimate against measured peaks), gui (event-loop stalls and plot "
+                             "frame times while training)")
+    parser.add_argument("--gui-points", type=int, default=100_000, metavar="N",
+                        help="steps of the long run whose plots are timed (gui section)")
+    parser.add_argument("--gui-flood-rate", type=float, default=1000.0, metavar="R",
+                        help="steps per second the stand-in worker sends (gui section; 0 skips it)")
+    parser.add_argument("--gui-flood-seconds", type=float, default=10.0, metavar="S", help="length of the flood")
+    parser.add_argument("--gui-train-steps", type=int, default=150, metavar="N",
+                        help="steps of the demo training run followed live (gui section; 0 skips it)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     ws = workspace(args)
     folder = (args.out or ws.bench_dir / time.strftime("%Y%m%d-%H%M%S")).expanduser().resolve()
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown or not sections:
+        raise ConfigError(f"--sections {args.sections!r}: unknown section {', '.join(unknown) or '(none given)'}",
+                          hint="use any of: " + ", ".join(SECTIONS))
     bench = TrainingBench(folder=folder, model=args.model, data=args.data, quant=args.quant, steps=args.steps,
                           repeats=args.repeats, batch_size=args.batch_size, max_len=args.max_len, lr=args.lr,
                           threads=args.threads, studio_set=list(args.set)).check()
@@ -69,30 +90,49 @@ def run(args: argparse.Namespace) -> int:
         say(f"warning: the machine is busy (load average {load_start[0]} on {cores} cores): wall-clock figures "
             "will be noisy" + ("; --threads 1 keeps them steadier" if not args.threads else ""))
     started = time.monotonic()
-    section = run_section(bench, ws, say)
+    measured: dict[str, Any] = {}
+    if "training" in sections:
+        measured["training"] = run_section(bench, ws, say)
+    if "memory" in sections:
+        measured["memory"] = run_memory_section(folder, ws, say)
+    if "gui" in sections:
+        measured["gui"] = run_gui_section(folder / "gui", folder / "gui-home", say, points=args.gui_points,
+                                          flood_rate=args.gui_flood_rate, flood_seconds=args.gui_flood_seconds,
+                                          train_steps=args.gui_train_steps)
     report = {
         "status": "completed", "folder": str(folder), "command": "studio " + " ".join(sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "seconds": round(time.monotonic() - started, 1),
         "machine": bench_report.machine(), "versions": bench_report.versions(),
         "load_average": {"start": load_start, "end": bench_report.load_average()},
-        "sections": {"training": section},
+        "sections": measured,
     }
     atomic_write_json(folder / "report.json", report)
-    plot = folder / "training-loss.svg"
-    atomic_write_text(plot, bench_report.training_plot(section))
-    report["files"] = {"report": str(folder / "report.json"), "plot": str(plot)}
+    report["files"] = {"report": str(folder / "report.json")}
+    if "training" in measured:
+        plot = folder / "training-loss.svg"
+        atomic_write_text(plot, bench_report.training_plot(measured["training"]))
+        report["files"]["plot"] = str(plot)
     if args.json:
         print_json(_without_series(report))
-    else:
+        return 0
+    if "training" in measured:
         print_table(report)
+    if "memory" in measured:
+        print_memory_table(measured["memory"])
+    if "gui" in measured:
+        print_gui_table(measured["gui"])
+    print(f"Report: {report['files']['report']}" + (f"\nPlot: {report['files']['plot']}" if "plot" in report["files"]
+                                                     else ""))
     return 0
 
 
 def _without_series(report: dict[str, Any]) -> dict[str, Any]:
     """The report without per-step series (those are in report.json), for one readable JSON line."""
+    if "training" not in report["sections"]:
+        return report
     section = report["sections"]["training"]
     runs = [{k: v for k, v in r.items() if k not in ("losses", "step_seconds")} for r in section["runs"]]
-    return {**report, "sections": {"training": {**section, "runs": runs}}}
+    return {**report, "sections": {**report["sections"], "training": {**section, "runs": runs}}}
 
 
 def _cell(figure: dict[str, Any] | None, fmt: Any) -> str:
@@ -147,7 +187,6 @@ def print_table(report: dict[str, Any]) -> None:
                       f"same learning: {'yes' if loss['same_learning'] else 'NO'}")
     load = report["load_average"]
     console.print(f"load average at start {load['start']}, at end {load['end']} on {report['machine']['cores']} cores")
-    console.print(f"Report: {report['files']['report']}\nPlot: {report['files']['plot']}")
 
 
 def _on_cuda(section: dict[str, Any]) -> bool:

@@ -87,8 +87,11 @@ class RunHistory:
 
     @property
     def final_loss(self) -> float | None:
-        steps, values = self.points("loss")
-        return values[-1] if values else None
+        """The loss of the last step, in O(1): the status bar asks on every progress event.
+        Steps arrive in increasing order and a step re-done after a resume overwrites its old
+        entry in place, so the last key inserted is always the highest step."""
+        data = self.series["loss"]
+        return data[next(reversed(data))] if data else None
 
     @classmethod
     def from_file(cls, path: Path) -> "RunHistory":

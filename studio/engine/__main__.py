@@ -12,6 +12,8 @@ Commands:
                                          merge an adapter into its base, write and verify the folder
     merge-adapters --adapter A:W ... --out DIR [--combination cat]
                                          a weighted combination of adapters, as a new adapter
+    event-flood --run-dir DIR --rate R --seconds S
+                                         a stand-in run that only sends step events (`studio bench`)
 
 Every command ends with a `done` event. User errors (StudioError) exit with 2, crashes with 1,
 a cancel with 130. The run's lock is taken before torch is imported, so the parent can tell a
@@ -38,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--resume", action="store_true")
     demo = sub.add_parser("demo-model")
     demo.add_argument("--out", required=True, type=Path)
+    demo.add_argument("--shape", default="", help="LlamaConfig sizes, key=value,... (default: the demo's)")
     evaluate = sub.add_parser("evaluate")
     evaluate.add_argument("--model", required=True)
     evaluate.add_argument("--data", required=True, type=Path)
@@ -62,17 +65,26 @@ def main(argv: list[str] | None = None) -> int:
     chat.add_argument("--home", type=Path, default=None)
     convert = sub.add_parser("convert-adapter")
     convert.add_argument("--folder", required=True, type=Path)
+    flood = sub.add_parser("event-flood")
+    flood.add_argument("--run-dir", required=True, type=Path)
+    flood.add_argument("--rate", type=float, default=500.0)
+    flood.add_argument("--seconds", type=float, default=10.0)
     _add_export_commands(sub)
     args = parser.parse_args(argv)
 
     if args.command == "train":
         return _train(args.run_dir.resolve(), args.resume)
+    if args.command == "event-flood":
+        from studio.engine.event_flood import run_event_flood
+
+        return run_event_flood(args.run_dir.resolve(), args.rate, args.seconds)
     emitter = Emitter()
     controls = Controls().start()
     if args.command == "demo-model":
         from studio.engine.demo_model import build_demo_model
 
-        return guarded(emitter, lambda: build_demo_model(args.out, emitter))
+        shape = {k.strip(): int(v) for k, _, v in (item.partition("=") for item in args.shape.split(",") if item)}
+        return guarded(emitter, lambda: build_demo_model(args.out, emitter, **shape))
     if args.command == "preview-data":
         return guarded(emitter, lambda: _preview(args, emitter))
     if args.command == "download":

@@ -4,7 +4,7 @@ kept in QSettings."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QSize
+from PySide6.QtCore import QByteArray, QSize, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
                                QStackedWidget, QWidget)
@@ -16,6 +16,8 @@ from studio.gui.resources import icon
 from studio.gui.theme import CHOICES
 from studio.gui.worker_task import WorkerTask
 from studio.gui.widgets.run_summary import eta_text
+
+STATUS_EVERY_MS = 250       # the status bar's run line is redrawn at most this often
 
 
 class MainWindow(QMainWindow):
@@ -52,6 +54,9 @@ class MainWindow(QMainWindow):
         ctx.device_changed.connect(self._show_device)
         ctx.status_message.connect(self._status_message)
         ctx.show_page.connect(self.show_page)
+        self._status_run: str | None = None
+        self._status_timer = QTimer(self, singleShot=True, interval=STATUS_EVERY_MS)
+        self._status_timer.timeout.connect(self._show_run_status)
         ctx.runs.run_event.connect(self._run_status)
         ctx.runs.run_ended.connect(self._run_ended)
         ctx.theme.changed.connect(self._restyle)
@@ -156,9 +161,20 @@ class MainWindow(QMainWindow):
             self.device_label.setText(("GPU: " if device.kind == "cuda" else "") + device.describe())
 
     def _run_status(self, run_id: str, event: dict) -> None:
+        """A worker may send hundreds of events a second: the label is redrawn a few times a second."""
         if event.get("type") not in ("progress", "stage", "hello"):
             return
+        self._status_run = run_id
+        if not self._status_timer.isActive():
+            self._status_timer.start()
+
+    def _show_run_status(self) -> None:
+        run_id = self._status_run
+        if run_id is None or run_id not in self.ctx.runs.infos:
+            return
         history = self.ctx.runs.history(run_id)
+        if history.status not in ("running", "created"):
+            return
         text = f"Training {run_id}: step {history.step}/{history.max_steps or '?'}"
         loss = history.final_loss
         if loss is not None:
@@ -171,6 +187,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 8000)
 
     def _run_ended(self, run_id: str, status: str) -> None:
+        self._status_run = None
         self.run_label.setText(f"Run {run_id}: {status}")
 
     def _restyle(self) -> None:

@@ -112,9 +112,15 @@ class RunManager(QObject):
             return None
         return self._launch(entry.run_config())
 
-    def _launch(self, config: RunConfig, resume_dir: Path | None = None) -> str:
+    def start_stand_in(self, config: RunConfig, worker_args: list[str]) -> str:
+        """A run folder for `config` driven by another worker command (`studio bench`'s event
+        flood, given the run folder as `{run_dir}`), shown like any run."""
+        return self._launch(config, worker_args=worker_args)
+
+    def _launch(self, config: RunConfig, resume_dir: Path | None = None, worker_args: list[str] | None = None) -> str:
         run_dir = resume_dir or create_run(self.workspace, config)
-        client = TrainingClient(run_dir, resume=resume_dir is not None, parent=self)
+        args = [a.replace("{run_dir}", str(run_dir)) for a in worker_args] if worker_args else None
+        client = TrainingClient(run_dir, resume=resume_dir is not None, parent=self, worker_args=args)
         run_id = run_dir.name
         self._attach(run_id, client)
         self.infos[run_id] = load_run(run_dir) if resume_dir is None else self.infos.get(run_id) or load_run(run_dir)

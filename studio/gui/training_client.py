@@ -23,13 +23,15 @@ class TrainingClient(QObject):
     event = Signal(dict)
     ended = Signal(str)            # the run's final status
 
-    def __init__(self, run_dir: Path, resume: bool = False, parent: QObject | None = None) -> None:
+    def __init__(self, run_dir: Path, resume: bool = False, parent: QObject | None = None,
+                 worker_args: list[str] | None = None) -> None:
+        """`worker_args` replaces the training worker's command (`studio bench` uses a stand-in)."""
         super().__init__(parent)
         self.run_dir = run_dir
         self.resume = resume
         self.history = RunHistory.from_file(run_dir / EVENTS) if resume else RunHistory()
         self.version = 0
-        args = ["train", "--run-dir", str(run_dir)] + (["--resume"] if resume else [])
+        args = worker_args or ["train", "--run-dir", str(run_dir)] + (["--resume"] if resume else [])
         self.task = WorkerTask(args, self, stderr_log=run_dir / WORKER_LOG)
         self.task.event.connect(self._on_event)
         self.task.finished.connect(self._on_finished)

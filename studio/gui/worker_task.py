@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import signal
+import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ from studio.core import protocol
 from studio.core.worker_process import FORCE_STOP_AFTER_S, worker_command, worker_env
 
 STDERR_TAIL_CHARS = 4000
+SLICE_S = 0.008            # events handled per turn of the event loop, in seconds: a burst of
+                           # thousands of events is spread over several turns, so input and paint keep up
 WORKER_NICENESS = 5        # workers yield the CPU to the window, so it stays responsive on few cores
 
 
@@ -33,6 +37,8 @@ class WorkerTask(QObject):
         self.process = QProcess(self)
         self.stderr_tail = ""
         self._buffer = b""
+        self._pending: deque[bytes] = deque()
+        self._drain_scheduled = False
         self._cancel_requested = False
         self.done_event: dict[str, Any] | None = None
         self.error_event: dict[str, Any] | None = None
@@ -89,8 +95,24 @@ class WorkerTask(QObject):
     def _read_stdout(self) -> None:
         self._buffer += bytes(self.process.readAllStandardOutput().data())
         *lines, self._buffer = self._buffer.split(b"\n")
-        for line in lines:
-            event = protocol.decode(line)
+        self._pending.extend(lines)
+        self._drain(SLICE_S)
+
+    def _drain_later(self) -> None:
+        self._drain_scheduled = False
+        self._drain(SLICE_S)
+
+    def _drain(self, budget_s: float | None) -> None:
+        """Emit pending events in order; with a budget, stop when it is spent and continue on the
+        next turn of the event loop."""
+        deadline = time.perf_counter() + (budget_s or 0.0)
+        while self._pending:
+            if budget_s is not None and time.perf_counter() > deadline:
+                if not self._drain_scheduled:
+                    self._drain_scheduled = True
+                    QTimer.singleShot(0, self._drain_later)
+                return
+            event = protocol.decode(self._pending.popleft())
             if event is None:
                 continue
             if event.get("type") == "done":
@@ -107,10 +129,12 @@ class WorkerTask(QObject):
                 fh.write(text)
 
     def _finished(self, code: int, status: QProcess.ExitStatus) -> None:
-        self._read_stdout()
+        self._buffer += bytes(self.process.readAllStandardOutput().data())
         if self._buffer.strip():
             self._buffer += b"\n"
-            self._read_stdout()
+        *lines, self._buffer = self._buffer.split(b"\n")
+        self._pending.extend(lines)
+        self._drain(None)
         self.finished.emit(code, status == QProcess.ExitStatus.CrashExit)
 
     def _error(self, error: QProcess.ProcessError) -> None:

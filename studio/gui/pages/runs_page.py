@@ -115,6 +115,7 @@ class RunsPage(QWidget):
             return
         version = self.ctx.runs.version(run_id)
         if not force and self._drawn == (run_id, version):
+            self.plots.refresh_next(self.ctx.runs.history(run_id), version)   # plots still behind
             return
         self._drawn = (run_id, version)
         runs = self.ctx.runs
@@ -124,7 +125,10 @@ class RunsPage(QWidget):
         can_resume = (not live and history.status in ("cancelled", "failed") and runs.active_run() is None
                       and latest_checkpoint(info.path) is not None)
         self.summary.show_run(info.name or run_id, history, can_cancel=live, can_resume=can_resume)
-        self.plots.show_history(history)
+        if live and not force:
+            self.plots.refresh_next(history, version)
+        else:
+            self.plots.show_history(history, version)
         if force or not live:
             self.log.poll()
             self._show_details(run_id)

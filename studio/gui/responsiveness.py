@@ -1,0 +1,229 @@
+"""How responsive the app stays, measured for `studio bench` (never in timed tests).
+
+Run in its own process (`python -m studio.gui.responsiveness --home DIR --out FILE`), offscreen
+when there is no display, with the real main window at its usual size on the Runs page:
+
+- event-loop stall: a precise 2 ms timer ticks all along; the longest gap between two ticks,
+  less the interval, is the longest time a person's click would have waited. Measured while a
+  real demo training run logs every step, and while a stand-in worker floods the app with step
+  events (engine `event-flood`) far faster than any real run.
+- plot frame time: the Runs page drawing a finished run of 100,000 steps (five series), both a
+  full redraw and the live case (a few new points per frame), timed to the end of the paint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QSettings, Qt, QTimer
+
+from studio.core import protocol
+from studio.core.config import RunConfig
+from studio.core.demo_data import demo_config
+from studio.core.run_setup import create_run
+from studio.core.runs import EVENTS
+from studio.gui.screenshots import wait_until
+
+PROBE_MS = 2
+WINDOW_SIZE = (1440, 900)
+
+
+class StallProbe(QObject):
+    """Ticks every PROBE_MS; records how late each tick came."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gaps: list[float] = []
+        self._last = 0.0
+        self._timer = QTimer(self)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.setInterval(PROBE_MS)
+        self._timer.timeout.connect(self._tick)
+
+    def start(self) -> None:
+        self.gaps.clear()
+        self._last = time.perf_counter()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.gaps.append((now - self._last) * 1000 - PROBE_MS)
+        self._last = now
+
+    def summary(self) -> dict[str, Any]:
+        stalls = sorted(max(0.0, g) for g in self.gaps) or [0.0]
+        return {"longest_stall_ms": round(stalls[-1], 1), "p99_stall_ms": round(_percentile(stalls, 0.99), 1),
+                "median_stall_ms": round(statistics.median(stalls), 2), "ticks": len(self.gaps),
+                "stalls_over_50ms": sum(1 for s in stalls if s > 50), "probe_interval_ms": PROBE_MS}
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+def _frame_summary(times_ms: list[float]) -> dict[str, Any]:
+    ordered = sorted(times_ms)
+    return {"median_ms": round(statistics.median(ordered), 1), "p95_ms": round(_percentile(ordered, 0.95), 1),
+            "max_ms": round(ordered[-1], 1), "frames": len(ordered)}
+
+
+def follow_run(ctx: Any, window: Any, start: Any, timeout_s: float) -> dict[str, Any]:
+    """Start a run with `start()`, probe the event loop until it ends; figures and event counts."""
+    runs_page = window.page("Runs")
+    window.show_page("Runs")
+    events: list[float] = []
+    ctx.runs.run_event.connect(lambda _rid, _e: events.append(time.perf_counter()))
+    probe = StallProbe()
+    probe.start()
+    began = time.perf_counter()
+    run_id = start()
+    ended = wait_until(lambda: ctx.runs.active_run() is None and ctx.runs.history(run_id).status in
+                       protocol.DONE_STATUSES, timeout_s, step_ms=20)
+    probe.stop()
+    seconds = time.perf_counter() - began
+    history = ctx.runs.history(run_id)
+    result = probe.summary()
+    result.update(status=history.status if ended else "timed out", seconds=round(seconds, 1), events=len(events),
+                  events_per_s=round(len(events) / seconds, 1), steps=history.step,
+                  plotted_points=len(history.series["loss"]), selected=runs_page.selected == run_id)
+    return result
+
+
+def training_run(ctx: Any, window: Any, max_steps: int, timeout_s: float) -> dict[str, Any]:
+    config = demo_config(ctx.demo_dir)
+    config.name = "bench-gui-training"
+    config.train.log_every, config.train.max_steps, config.train.save_every = 1, max_steps, 0
+    return follow_run(ctx, window, lambda: ctx.runs.start(config)[0], timeout_s)
+
+
+def event_flood(ctx: Any, window: Any, rate: float, seconds: float) -> dict[str, Any]:
+    config = demo_config(ctx.demo_dir)
+    config.name = "bench-gui-event-flood"
+    args = ["event-flood", "--run-dir", "{run_dir}", "--rate", str(rate), "--seconds", str(seconds)]
+    result = follow_run(ctx, window, lambda: ctx.runs.start_stand_in(config, args), seconds * 4 + 60)
+    result["asked_steps_per_s"] = rate
+    return result
+
+
+def write_long_run(ctx: Any, points: int) -> str:
+    """A finished run folder with `points` logged steps of every series, as a worker writes it."""
+    config: RunConfig = demo_config(ctx.demo_dir)
+    config.name = f"bench-gui-{points}-points"
+    run_dir = create_run(ctx.workspace, config)
+    t = time.time()
+    lines = [protocol.encode(protocol.make("hello", pid=0)), protocol.encode(protocol.make("stage", name="training"))]
+    for step in range(1, points + 1):
+        loss = 2.0 * math.exp(-step / (points / 4)) + 0.1 * math.sin(step / 13) + 0.05 * ((step * 7919) % 101) / 101
+        lines.append(protocol.encode({"v": 1, "type": "metrics", "t": t, "step": step, "loss": loss,
+                                      "lr": 2e-4 * (1 - step / points), "grad_norm": 1 + 0.5 * math.cos(step / 9),
+                                      "tokens_per_s": 4e4 + 800 * math.sin(step / 40), "mem_bytes": 6e9 + step}))
+    lines.append(protocol.encode(protocol.make("progress", step=points, max_steps=points, epoch=1.0)))
+    lines.append(protocol.encode(protocol.make("done", status="completed")))
+    (run_dir / EVENTS).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return run_dir.name
+
+
+def plot_frames(ctx: Any, window: Any, points: int, frames: int) -> dict[str, Any]:
+    page = window.page("Runs")
+    window.show_page("Data")
+    run_id = write_long_run(ctx, points)
+    began = time.perf_counter()
+    window.show_page("Runs")          # the page reads new run folders when shown
+    ctx.runs.refresh()
+    loaded_s = time.perf_counter() - began
+    began = time.perf_counter()
+    page.list.select(run_id)
+    page.select_run(run_id)
+    page.plots.repaint()
+    first_s = time.perf_counter() - began
+    history = ctx.runs.history(run_id)
+    full, live = [], []
+    for _ in range(frames):
+        began = time.perf_counter()
+        page.plots.show_history(history)
+        page.plots.repaint()
+        full.append((time.perf_counter() - began) * 1000)
+    step = max(history.series["loss"])
+    for version in range(frames):
+        for _new in range(10):
+            step += 1
+            for key, series in history.series.items():
+                if key != "eval_loss" and series:
+                    series[step] = series[step - 1]
+        began = time.perf_counter()
+        page.plots.refresh_next(history, version)     # what the page does each frame of a live run
+        page.plots.repaint()
+        live.append((time.perf_counter() - began) * 1000)
+    QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+    return {"points_per_series": points, "series": 5, "load_run_s": round(loaded_s, 2),
+            "first_draw_s": round(first_s, 2), "full_redraw": _frame_summary(full),
+            "live_frame_10_new_points": _frame_summary(live)}
+
+
+def measure(home: Path, points: int, flood_rate: float, flood_seconds: float, train_steps: int) -> dict[str, Any]:
+    import tempfile
+
+    from studio.gui.app import build, start_background_work
+
+    with tempfile.TemporaryDirectory(prefix="studio-bench-gui-") as tmp:
+        settings = QSettings(str(Path(tmp) / "gui.ini"), QSettings.Format.IniFormat)
+        ctx, window = build(home, settings)
+        window.setProperty("no_confirm", True)
+        window.resize(*WINDOW_SIZE)
+        window.show()
+        task = start_background_work(ctx)
+        if task is not None:
+            wait_until(lambda: not task.running, 300)
+        window.build_remaining_pages()
+        result: dict[str, Any] = {"window": list(WINDOW_SIZE), "platform": _platform()}
+        result["idle"] = _idle(3.0)
+        result["plot"] = plot_frames(ctx, window, points, frames=20)
+        if flood_rate > 0:
+            result["event_flood"] = event_flood(ctx, window, flood_rate, flood_seconds)
+        if train_steps > 0:
+            result["training_run"] = training_run(ctx, window, train_steps, timeout_s=600)
+        window.close()
+    return result
+
+
+def _idle(seconds: float) -> dict[str, Any]:
+    """The probe with nothing to do: the floor the other figures stand on (timer and OS noise)."""
+    probe = StallProbe()
+    probe.start()
+    wait_until(lambda: False, seconds, step_ms=100)
+    probe.stop()
+    return probe.summary()
+
+
+def _platform() -> str:
+    from PySide6.QtGui import QGuiApplication
+
+    return QGuiApplication.platformName()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m studio.gui.responsiveness")
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--flood-rate", type=float, default=1000.0)
+    parser.add_argument("--flood-seconds", type=float, default=10.0)
+    parser.add_argument("--train-steps", type=int, default=150)
+    args = parser.parse_args(argv)
+    result = measure(args.home, args.points, args.flood_rate, args.flood_seconds, args.train_steps)
+    args.out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
