@@ -97,7 +97,8 @@ def test_rename_tags_notes_delete_and_restore_change_the_folders(library, qtbot)
     ws = ctx.workspace
     page.select("beta")
     page.rename("beta-renamed")
-    assert not (ws.adapters_dir / "beta").exists() and read_adapter(ws.adapters_dir / "beta-renamed").name == "beta-renamed"
+    assert not (ws.adapters_dir / "beta").exists()
+    assert read_adapter(ws.adapters_dir / "beta-renamed").name == "beta-renamed"
     assert page.table.selected_names() == ["beta-renamed"] and row(page, "beta-renamed")["Rank"] == "4"
 
     page.edit_tags("keep, v2")
@@ -182,3 +183,15 @@ def test_imports_refuse_pickles_and_say_when_the_base_is_unknown(library, qtbot,
     assert "does not match a base model known here" in page.banner.title.text()
     assert "not on this machine" in page.banner.body.text()
     assert read_adapter(ctx.workspace.adapters_dir / "foreign").broken == ""
+
+
+def test_combine_checks_the_choice_before_a_worker_starts(library, qtbot) -> None:
+    ctx, window, page = library
+    page.table.select_names(["alpha", "beta"])
+    dialog = page.combine()
+    qtbot.addWidget(dialog)
+    assert list(dialog.weights) == ["alpha", "beta"] and dialog.weights["alpha"].value() == 0.5
+    dialog.combination.setCurrentIndex(dialog.combination.findData("linear"))   # needs equal ranks: 8 and 4
+    dialog.start()
+    assert dialog.task is None and dialog.banner.title.text() == "Cannot combine these adapters"
+    assert "one rank" in dialog.banner.body.text() and "cat or svd" in dialog.banner.body.text()

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QFileSystemWatcher, QPoint, Qt, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLineEdit, QMenu, QMessageBox, QPushButton, QSplitter,
-                               QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLabel, QLineEdit, QMenu, QMessageBox, QPushButton,
+                               QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from studio.core.adapter_details import lineage_card
 from studio.core.errors import StudioError
@@ -116,12 +116,13 @@ class LibraryPage(QWidget):
         column.addWidget(self.stack, 1)
         column.addWidget(self.action_row)
         self.list_card = card(left, "Adapters")
+        self.list_title = self.list_card.findChild(QLabel)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.list_card)
         splitter.addWidget(card(self.card, "Lineage"))
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
-        splitter.setSizes([860, 520])
+        splitter.setSizes([960, 440])
         self.splitter = splitter
 
         layout = QVBoxLayout(self)
@@ -150,7 +151,7 @@ class LibraryPage(QWidget):
         self.adapters = list_adapters(ws.adapters_dir)
         entries = list_trash(ws)
         self.trash.set_entries(entries)
-        self.trash_toggle.setText(f"Trash ({len(entries)})" if entries else "Trash")
+        self._trash_label()
         watched = [str(p) for p in (ws.adapters_dir, ws.trash_dir) if p.is_dir()]
         missing = [p for p in watched if p not in self._watcher.directories()]
         if missing:
@@ -271,11 +272,20 @@ class LibraryPage(QWidget):
         self.trash_toggle.setChecked(on)
         self.trash_toggle.blockSignals(False)
         self.stack.setCurrentWidget(self.trash if on else self.table)
+        self.list_title.setText("Trash" if on else "Adapters")
+        self._trash_label()
         self.action_row.setVisible(not on)
         self.buttons["import"].setVisible(not on)
         self.search.setEnabled(not on)
         if not on:
             self._selection_changed(self.table.selected_names())
+
+    def _trash_label(self) -> None:
+        count = len(self.trash.entries)
+        if self.stack.currentWidget() is self.trash:
+            self.trash_toggle.setText("Back to the adapters")
+        else:
+            self.trash_toggle.setText(f"Trash ({count})" if count else "Trash")
 
     def restore(self, entries: list[str] | None = None) -> None:
         refs = entries if entries is not None else self.trash.selected_entries()

@@ -138,8 +138,11 @@ class AdapterTable(QTableView):
         header.setHighlightSections(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in enumerate((160, 140, 44, 110, 100, 84, 72, 72, 64, 90)):
-            self.setColumnWidth(column, width)
+        for column, width in enumerate((150, 130, 0, 100, 90, 0, 0, 0, 0, 90)):
+            if width:
+                self.setColumnWidth(column, width)
+            else:            # short figures: exactly as wide as the header or the widest value
+                header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.selectionModel().selectionChanged.connect(lambda *_: self.selection_changed.emit(self.selected_names()))
         theme.changed.connect(self.viewport().update)
 
