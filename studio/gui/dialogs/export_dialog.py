@@ -10,6 +10,7 @@ A failure is shown with its fix; the dialog stays usable for another try.
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,8 @@ class ExportDialog(QDialog):
         self.out: Path | None = None
         self.status = ""                          # "", running, completed, failed, cancelled
 
-        heading = QLabel(f"<b>{adapter.name}</b> &nbsp; trained on {adapter.base_model or 'an unnamed base'}")
+        heading = QLabel(f"<b>{html.escape(adapter.name)}</b> &nbsp; trained on "
+                         f"{html.escape(adapter.base_model or 'an unnamed base')}")
         heading.setWordWrap(True)
         self.merged = QRadioButton("Merged model: base + adapter in one standard Hugging Face folder")
         self.adapter_only = QRadioButton("Adapter only: the PEFT folder (for vLLM, peft, or another studio)")

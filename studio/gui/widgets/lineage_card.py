@@ -11,8 +11,8 @@ import html
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QTreeWidget,
-                               QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy,
+                               QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from studio.core.adapter_details import short_value
 from studio.core.memory import format_bytes
@@ -25,6 +25,24 @@ CHECK_TITLE = {"match": "Base model found", "fits": "Fits a base model on this m
                "different": "The base model changed", "unknown": "Base model not on this machine",
                "mismatch": "Does not fit its base model"}
 SETTING_SECTIONS = ("model", "lora", "train", "data")
+LONG_TOKEN = 30          # characters; longer paths and hashes are shortened (whole in the tooltip)
+
+
+def fit_token(token: str, width: int = LONG_TOKEN) -> str:
+    """A path keeps its last folders ("…/demo/base-model"), anything else its start ("sha256:e755…"):
+    a label cannot wrap inside a word, and one long word would widen the whole card."""
+    if len(token) <= width:
+        return token
+    if "/" in token.rstrip("/"):
+        parts, tail = token.rstrip("/").split("/"), ""
+        while parts and len(parts[-1]) + len(tail) + 2 <= width:
+            tail = "/" + parts.pop() + tail
+        return "…" + tail if tail else token[: width - 1] + "…"
+    return token[: width - 1] + "…"
+
+
+def fit_text(value: str) -> str:
+    return " ".join(fit_token(word) for word in value.split(" "))
 
 
 class LineageCard(QScrollArea):
@@ -145,11 +163,13 @@ class LineageCard(QScrollArea):
         name = QLabel(key)
         name.setProperty("role", "muted")
         name.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        text = QLabel(html.escape(value))
+        text = QLabel(html.escape(fit_text(value)))
         text.setWordWrap(True)
+        text.setMinimumWidth(40)             # never wider than the card: long words are shortened above
+        text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         text.setObjectName(f"lineage-{key.lower().replace(' ', '-')}")
-        text.setToolTip(value if len(value) > 60 else "")
+        text.setToolTip(value if fit_text(value) != value or len(value) > 60 else "")
         self.rows.addWidget(name, row, 0)
         self.rows.addWidget(text, row, 1)
 
