@@ -19,9 +19,8 @@ from studio.cli.common import common_options, exit_code, print_json, workspace
 from studio.cli.run_display import print_outcome, run_worker
 from studio.core.atomic import atomic_dir
 from studio.core.demo_data import demo_config, write_demo_data
-from studio.core.errors import StudioError
 from studio.core.run_setup import create_run, precheck
-from studio.core.worker_process import WorkerProcess
+from studio.core.worker_process import run_to_done  # noqa: F401 - kept importable from here
 
 
 
@@ -98,27 +97,6 @@ def _print_comparison(base: dict[str, Any], adapter: dict[str, Any], summary: di
     console.print(f"Base model: {summary['base_model']}\nData: {summary['train_data']}, {summary['eval_data']}\n"
                   f"Adapter: {summary['adapter']} (also in the library as {summary['adapter_name']})\n"
                   f"Done in {summary['seconds']:.0f} s.")
-
-
-def run_to_done(worker_args: list[str]) -> list[dict[str, Any]]:
-    """Run a short worker command; return its `result` events, raise its error."""
-    worker = WorkerProcess(worker_args)
-    results, error, done = [], None, None
-    for event in worker.events():
-        if event["type"] == "result":
-            results.append(event)
-        elif event["type"] == "error":
-            error = event
-        elif event["type"] == "done":
-            done = event
-    code = worker.wait()
-    if done is None or done.get("status") != "completed":
-        if error:
-            raise StudioError(error.get("message", "worker failed"), hint=error.get("hint", ""),
-                              kind=error.get("kind", "internal"))
-        raise StudioError(f"the worker `{worker_args[0]}` stopped with exit code {code}",
-                          hint="its output was:\n" + worker.stderr_tail[-2000:], kind="internal")
-    return results
 
 
 def _say(quiet: bool, text: str) -> None:

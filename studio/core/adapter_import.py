@@ -42,6 +42,11 @@ CHUNK = 1024 * 1024
 Converter = Callable[[Path], None]
 
 
+class PickleRefused(ModelError):
+    """The adapter's weights are only a pickle and the user has not opted in: the app offers the
+    opt-in (convert and import) when it sees this one."""
+
+
 @dataclass
 class ImportResult:
     name: str
@@ -187,7 +192,7 @@ def check_adapter_files(folder: Path, allow_pickle: bool) -> str:
         raise WorkspaceError(f"{folder} has no {ADAPTER_WEIGHTS}: the weights are missing",
                              hint="copy the weights file next to adapter_config.json")
     if not allow_pickle:
-        raise ModelError(
+        raise PickleRefused(
             f"{folder} holds its weights only as a pickle ({pickles[0]}); loading a pickle can run any code "
             "its author put in it, so it is refused",
             hint="get a safetensors version of the adapter, or, if you trust where it came from, import it "

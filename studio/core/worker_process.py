@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from studio.core import protocol
+from studio.core.errors import StudioError
 
 FORCE_STOP_AFTER_S = 60.0
 
@@ -126,3 +127,26 @@ class WorkerProcess:
     @property
     def stderr_tail(self) -> str:
         return "".join(self._stderr_tail)
+
+
+def run_to_done(worker_args: list[str]) -> list[dict[str, Any]]:
+    """Run a short worker command to its end (blocking); return its `result` events, raise its error
+    as a StudioError. Used by `studio demo`, `studio adapters import` and the app's import (off the GUI
+    thread) for the pickle conversion."""
+    worker = WorkerProcess(worker_args)
+    results, error, done = [], None, None
+    for event in worker.events():
+        if event["type"] == "result":
+            results.append(event)
+        elif event["type"] == "error":
+            error = event
+        elif event["type"] == "done":
+            done = event
+    code = worker.wait()
+    if done is None or done.get("status") != "completed":
+        if error:
+            raise StudioError(error.get("message", "worker failed"), hint=error.get("hint", ""),
+                              kind=error.get("kind", "internal"))
+        raise StudioError(f"the worker `{worker_args[0]}` stopped with exit code {code}",
+                          hint="its output was:\n" + worker.stderr_tail[-2000:], kind="internal")
+    return results

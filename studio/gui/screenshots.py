@@ -72,6 +72,9 @@ def take_screenshots(out_dir: Path, home: str | Path | None = None) -> list[Path
                     settle()
                     written.append(_grab(window, out_dir / f"data-label-mask-{theme}.png"))
                     data.tabs.setCurrentWidget(data.histogram)
+        from studio.gui.library_shots import export_dialog_shot
+
+        written += export_dialog_shot(window, out_dir)
         window.close()
         return written
 

@@ -1,0 +1,1 @@
+"""Dialogs opened from the pages (one dialog per module)."""
