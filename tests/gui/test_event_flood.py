@@ -33,10 +33,14 @@ def test_runs_page_follows_a_flood_and_every_plot_catches_up(app, qtbot) -> None
     run_id = ctx.runs.start_stand_in(ctx.config.config, args)
     qtbot.waitUntil(lambda: page.selected == run_id, timeout=10_000)
     # while the run is live, plots are redrawn one per frame; they still show data before the end
-    qtbot.waitUntil(lambda: len(page.plots.loss.curves["train"].getData()[0] or []) > 0
-                    if "train" in page.plots.loss.curves else False, timeout=30_000)
+    plots = (page.plots.loss, page.plots.lr, page.plots.grad_norm, page.plots.speed, page.plots.memory)
+
+    def points(plot) -> int:  # noqa: ANN001
+        curve = next(iter(plot.curves.values()), None)
+        xs = curve.getData()[0] if curve is not None else None
+        return 0 if xs is None else len(xs)
+
+    qtbot.waitUntil(lambda: points(page.plots.loss) > 0, timeout=30_000)
     qtbot.waitUntil(lambda: ctx.runs.history(run_id).status == "completed", timeout=60_000)
-    qtbot.waitUntil(lambda: all(len(p.curves) and len(next(iter(p.curves.values())).getData()[0]) == 2000
-                                for p in (page.plots.loss, page.plots.lr, page.plots.grad_norm, page.plots.speed,
-                                          page.plots.memory)), timeout=10_000)
+    qtbot.waitUntil(lambda: all(points(p) == 2000 for p in plots), timeout=10_000)
     assert "completed" in window.run_label.text()

@@ -48,7 +48,7 @@ def test_train_shows_live_events_then_cancel_and_resume(app, qtbot) -> None:
     qtbot.waitUntil(lambda: history.status == "cancelled", timeout=TRAIN_TIMEOUT)
     saved = checkpoints(ctx.workspace.run_dir(run_id))
     assert len(saved) == 1
-    qtbot.waitUntil(lambda: runs.summary.resume.isEnabled(), timeout=5000)
+    qtbot.waitUntil(lambda: runs.summary.resume.isEnabled(), timeout=TRAIN_TIMEOUT)   # once the worker exited
     assert "can be resumed" in runs.summary.stage.text()
 
     runs.summary.resume.click()                                  # continues in the same run folder
