@@ -201,6 +201,7 @@ class TrainPage(QWidget):
     def load_config_from(self, path: Path) -> bool:
         try:
             config = load_config(path)
+            config.validate()        # absurd values are refused here, as `studio train --config` does
         except StudioError as exc:
             QMessageBox.warning(self, "Cannot load the config", str(exc))
             return False
