@@ -25,6 +25,7 @@ from studio.gui.resources import icon
 from studio.gui.widgets.cards import card, page_header
 from studio.gui.widgets.command_box import CommandBox
 from studio.gui.widgets.field_editor import label, make_editor
+from studio.gui.widgets.launch_dialog import LaunchDialog
 from studio.gui.widgets.lora_editor import LoraEditor
 from studio.gui.widgets.memory_panel import MemoryPanel
 from studio.gui.widgets.model_picker import ModelPicker
@@ -56,7 +57,8 @@ class TrainPage(QWidget):
     title = "Train"
     icon_name = "train"
     menu = [("Train", "Ctrl+Return", "train"), ("Save config…", "Ctrl+S", "save_config"),
-            ("Load config…", "Ctrl+Shift+O", "load_config"), ("Queue a rank sweep…", "", "ask_sweep")]
+            ("Load config…", "Ctrl+Shift+O", "load_config"), ("Queue a rank sweep…", "", "ask_sweep"),
+            ("Run on several GPUs / a cluster…", "", "show_launch_commands")]
 
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
@@ -155,6 +157,12 @@ class TrainPage(QWidget):
 
     def ask_sweep(self) -> None:
         self.queue.ask_sweep()
+
+    def show_launch_commands(self) -> LaunchDialog:
+        dialog = LaunchDialog(self.ctx, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     # ---- model, figures, memory -------------------------------------------------------------------
     def _model_inspected(self, info: ModelInfo | None, problem: str) -> None:
