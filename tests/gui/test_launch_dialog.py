@@ -1,5 +1,6 @@
-"""The Train page's "Run on several GPUs / a cluster…" dialog: the torchrun / accelerate commands
-and the Slurm script for the current config, which is saved where the commands say."""
+"""The Train page's packaging-related actions: "Run on several GPUs / a cluster…" (the torchrun /
+accelerate commands and the Slurm script for the current config, which is saved where the
+commands say) and "Load a preset…" (a shipped preset over the current config)."""
 
 from __future__ import annotations
 
@@ -84,3 +85,15 @@ def test_a_config_that_cannot_train_is_flagged(window, qtbot) -> None:
     dialog = open_dialog(window)
     assert dialog.banner.isVisible()
     assert "no training data" in dialog.banner.body.text()
+
+
+def test_a_preset_sets_the_model_and_training_and_keeps_the_data(window, qtbot) -> None:
+    from studio.core.resources import resource_path
+
+    data_path = window.ctx.config.get("data.path")
+    page = window.page("Train")
+    assert page.load_config_from(resource_path("presets/qlora-3b-8gb.yaml"), keep_unset=True)
+    config = window.ctx.config
+    assert config.get("model.name_or_path") == "Qwen/Qwen2.5-3B-Instruct" and config.get("model.quant") == "4bit"
+    assert config.get("train.grad_accum") == 16 and config.get("lora.rank") == 16
+    assert config.get("data.path") == data_path            # the preset leaves the data alone

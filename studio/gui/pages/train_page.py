@@ -20,6 +20,7 @@ from studio.core.config_io import load_config, save_config
 from studio.core.errors import StudioError
 from studio.core.memory import estimate, inputs_from, suggest_fix
 from studio.core.model_info import ModelInfo
+from studio.core.resources import resource_path
 from studio.gui.app_context import AppContext
 from studio.gui.resources import icon
 from studio.gui.widgets.cards import card, page_header
@@ -57,7 +58,8 @@ class TrainPage(QWidget):
     title = "Train"
     icon_name = "train"
     menu = [("Train", "Ctrl+Return", "train"), ("Save config…", "Ctrl+S", "save_config"),
-            ("Load config…", "Ctrl+Shift+O", "load_config"), ("Queue a rank sweep…", "", "ask_sweep"),
+            ("Load config…", "Ctrl+Shift+O", "load_config"), ("Load a preset…", "", "load_preset"),
+            ("Queue a rank sweep…", "", "ask_sweep"),
             ("Run on several GPUs / a cluster…", "", "show_launch_commands")]
 
     def __init__(self, ctx: AppContext) -> None:
@@ -206,9 +208,15 @@ class TrainPage(QWidget):
         if path:
             self.load_config_from(Path(path))
 
-    def load_config_from(self, path: Path) -> bool:
+    def load_preset(self) -> None:
+        """A shipped preset (resources/presets) sets the model and training shape; the data stays."""
+        path, _ = QFileDialog.getOpenFileName(self, "Load a preset", str(resource_path("presets")), YAML_FILTER)
+        if path:
+            self.load_config_from(Path(path), keep_unset=True)
+
+    def load_config_from(self, path: Path, keep_unset: bool = False) -> bool:
         try:
-            config = load_config(path)
+            config = load_config(path, base=self.ctx.config.snapshot() if keep_unset else None)
         except StudioError as exc:
             QMessageBox.warning(self, "Cannot load the config", str(exc))
             return False
