@@ -85,7 +85,8 @@ def test_installed_wheel_runs_the_demo_and_the_app(dist: tuple[Path, Path], tmp_
     assert Path(found[0]).is_relative_to(venv) and Path(found[1]).is_relative_to(venv), found
     assert Path(found[1]).name == "resources" and Path(found[1]).parent.name == "studio"
 
-    demo = json.loads(run([studio, "demo", "--json"], cwd=tmp_path, env=env).strip().splitlines()[-1])
+    out = run([studio, "demo", "--json"], cwd=tmp_path, env=env, timeout=1800)   # ~1 min on an idle machine
+    demo = json.loads(out.strip().splitlines()[-1])
     assert demo["status"] == "completed", demo
     assert demo["accuracy"]["adapter"] > demo["accuracy"]["base"], demo      # the adapter learned the task
     assert Path(demo["library_adapter"]).is_relative_to(home)
