@@ -51,15 +51,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dist", type=Path, default=ROOT / "dist", help="output folder (default: dist/)")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "pyinstaller", help="PyInstaller's work folder")
+    parser.add_argument("--clean", action="store_true", help="ignore PyInstaller's cache from an earlier build")
     parser.add_argument("--smoke", action="store_true", help="run the demo and the screenshots from the frozen app")
     args = parser.parse_args()
     if shutil.which("pyinstaller") is None and not _has_pyinstaller():
         print("error: PyInstaller is not installed\n  fix: pip install -e '.[app]' (or pip install pyinstaller)",
               file=sys.stderr)
         return 2
-    subprocess.run([sys.executable, str(ROOT / "packaging" / "make_icons.py")], check=False)
+    icons = ROOT / "resources" / "icons"
+    if not all((icons / f"lora-studio.{ext}").is_file() for ext in ("png", "ico", "icns")):
+        subprocess.run([sys.executable, str(ROOT / "packaging" / "make_icons.py")], check=True)
     built = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
+    clean = ["--clean"] if args.clean else []
+    subprocess.run([sys.executable, "-m", "PyInstaller", "--noconfirm", *clean, "--log-level", "WARN",
                     "--distpath", str(args.dist), "--workpath", str(args.work),
                     str(ROOT / "packaging" / "studio.spec")], check=True)
     app = executable(args.dist)
