@@ -7,7 +7,7 @@ import argparse
 from studio.cli.common import common_options, print_json
 from studio.core.config_io import load_config
 from studio.core.errors import ConfigError
-from studio.core.launch_commands import STRATEGIES, LaunchPlan
+from studio.core.launch_commands import STRATEGIES, LaunchPlan, frozen_program
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     if args.gpus < 1 or args.nodes < 1:
         raise ConfigError("--gpus and --nodes must be at least 1")
     plan = LaunchPlan(config=args.config, gpus_per_node=args.gpus, nodes=args.nodes, strategy=args.strategy,
-                      home=args.home or "")
+                      home=args.home or "", program=frozen_program())
     if args.json:
         print_json({"status": "ok", "torchrun": plan.torchrun(), "accelerate": plan.accelerate(),
                     "slurm": plan.slurm()})

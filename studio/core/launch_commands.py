@@ -3,11 +3,17 @@
 The same run.yaml that `studio train --config` reads trains under torchrun (DDP) or accelerate
 (DDP, FSDP, DeepSpeed); a Slurm script wraps torchrun for clusters. Generating them here keeps
 the GUI's "run elsewhere" panel and `studio launch` identical.
+
+A frozen app (PyInstaller) has no Python to run `-m studio`: there `program` is the app's
+`studio` executable, torchrun is the copy inside the app (`studio --torchrun`, see studio.entry)
+and both launchers start the program itself (`--no-python` / `--no_python`). accelerate is not
+inside the app: its lines need `pip install accelerate` on the machine that runs them.
 """
 
 from __future__ import annotations
 
 import shlex
+import sys
 from dataclasses import dataclass
 
 STRATEGIES = ("ddp", "fsdp", "deepspeed")
@@ -20,17 +26,22 @@ class LaunchPlan:
     nodes: int = 1
     strategy: str = "ddp"
     home: str = ""
+    program: str = ""      # a frozen app's `studio` executable; empty: `python -m studio`
 
-    def _train_args(self) -> str:
-        args = f"-m studio train --config {shlex.quote(self.config)}"
+    def _train_args(self, no_python: str = "--no-python") -> str:
+        start = f"{no_python} {shlex.quote(self.program)}" if self.program else "-m studio"
+        args = f"{start} train --config {shlex.quote(self.config)}"
         return args + (f" --home {shlex.quote(self.home)}" if self.home else "")
+
+    def _torchrun_program(self) -> str:
+        return f"{shlex.quote(self.program)} --torchrun" if self.program else "torchrun"
 
     def torchrun(self) -> str:
         if self.nodes > 1:
-            return (f"torchrun --nnodes {self.nodes} --nproc_per_node {self.gpus_per_node} "
+            return (f"{self._torchrun_program()} --nnodes {self.nodes} --nproc_per_node {self.gpus_per_node} "
                     "--rdzv_backend c10d --rdzv_endpoint $MASTER_ADDR:29500 --rdzv_id $JOB_ID "
                     + self._train_args())
-        return f"torchrun --standalone --nproc_per_node {self.gpus_per_node} " + self._train_args()
+        return f"{self._torchrun_program()} --standalone --nproc_per_node {self.gpus_per_node} " + self._train_args()
 
     def accelerate(self) -> str:
         parts = ["accelerate launch", f"--num_processes {self.gpus_per_node * self.nodes}"]
@@ -45,7 +56,7 @@ class LaunchPlan:
             parts += ["--use_deepspeed", "--zero_stage 3", "--zero3_init_flag true"]
         else:
             parts += ["--multi_gpu"] if self.gpus_per_node * self.nodes > 1 else []
-        return " ".join(parts) + " " + self._train_args()
+        return " ".join(parts) + " " + self._train_args("--no_python")
 
     def slurm(self, job_name: str = "lora-studio", hours: int = 24) -> str:
         return "\n".join([
@@ -70,3 +81,12 @@ class LaunchPlan:
             return "srun " + self.torchrun()
         # accelerate needs each machine's rank, which Slurm sets per task: expand it inside the task.
         return "srun bash -c " + shlex.quote("NODE_RANK=$SLURM_NODEID " + self.accelerate())
+
+
+def frozen_program() -> str:
+    """The `studio` executable of a frozen app, or "" when running from a Python install."""
+    if not getattr(sys, "frozen", False):
+        return ""
+    from studio.core.worker_process import frozen_cli_executable
+
+    return frozen_cli_executable()

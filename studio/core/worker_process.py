@@ -26,8 +26,16 @@ FORCE_STOP_AFTER_S = 60.0
 
 def worker_command(*args: str) -> list[str]:
     if getattr(sys, "frozen", False):
-        return [sys.executable, "--worker", *args]
+        return [frozen_cli_executable(), "--worker", *args]
     return [sys.executable, "-m", "studio.engine", *args]
+
+
+def frozen_cli_executable() -> str:
+    """In a frozen app, the console `studio` program beside the running one: on Windows and macOS
+    the app is also "LoRA Studio" without a console, whose workers should still have real stdio."""
+    here = Path(sys.executable)
+    sibling = here.with_name("studio.exe" if os.name == "nt" else "studio")
+    return str(sibling) if sibling.is_file() else str(here)
 
 
 def worker_env() -> dict[str, str]:

@@ -1,31 +1,15 @@
-"""Finding the app's style sheet and icons, in a source checkout and in an installed wheel.
-
-They live in `resources/` at the top of the repository; a wheel ships them as
-`studio/resources/` (package data), so both places are tried.
-"""
+"""Icons and style sheets for the app; the files are found by studio.core.resources (a source
+checkout, an installed wheel, or a frozen app)."""
 
 from __future__ import annotations
-
-from functools import lru_cache
-from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSize, Qt
 from PySide6.QtGui import QIcon, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
+from studio.core.resources import read_text, resources_dir
 
-@lru_cache(maxsize=1)
-def resources_dir() -> Path:
-    package = Path(__file__).resolve().parents[1]          # studio/
-    for candidate in (package / "resources", package.parent / "resources"):
-        if (candidate / "style" / "app.qss").is_file():
-            return candidate
-    raise FileNotFoundError(f"LoRA Studio's resources/ folder is missing (looked in {package} and its parent); "
-                            "reinstall the package")
-
-
-def read_text(relative: str) -> str:
-    return (resources_dir() / relative).read_text(encoding="utf-8")
+__all__ = ["icon", "read_text", "resources_dir"]
 
 
 def icon(name: str, color: str, size: int = 20) -> QIcon:

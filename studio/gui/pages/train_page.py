@@ -20,11 +20,13 @@ from studio.core.config_io import load_config, save_config
 from studio.core.errors import StudioError
 from studio.core.memory import estimate, inputs_from, suggest_fix
 from studio.core.model_info import ModelInfo
+from studio.core.resources import resource_path
 from studio.gui.app_context import AppContext
 from studio.gui.resources import icon
 from studio.gui.widgets.cards import card, page_header
 from studio.gui.widgets.command_box import CommandBox
 from studio.gui.widgets.field_editor import label, make_editor
+from studio.gui.widgets.launch_dialog import LaunchDialog
 from studio.gui.widgets.lora_editor import LoraEditor
 from studio.gui.widgets.memory_panel import MemoryPanel
 from studio.gui.widgets.model_picker import ModelPicker
@@ -56,7 +58,9 @@ class TrainPage(QWidget):
     title = "Train"
     icon_name = "train"
     menu = [("Train", "Ctrl+Return", "train"), ("Save config…", "Ctrl+S", "save_config"),
-            ("Load config…", "Ctrl+Shift+O", "load_config"), ("Queue a rank sweep…", "", "ask_sweep")]
+            ("Load config…", "Ctrl+Shift+O", "load_config"), ("Load a preset…", "", "load_preset"),
+            ("Queue a rank sweep…", "", "ask_sweep"),
+            ("Run on several GPUs / a cluster…", "", "show_launch_commands")]
 
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
@@ -156,6 +160,12 @@ class TrainPage(QWidget):
     def ask_sweep(self) -> None:
         self.queue.ask_sweep()
 
+    def show_launch_commands(self) -> LaunchDialog:
+        dialog = LaunchDialog(self.ctx, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
     # ---- model, figures, memory -------------------------------------------------------------------
     def _model_inspected(self, info: ModelInfo | None, problem: str) -> None:
         self.info = info
@@ -198,9 +208,15 @@ class TrainPage(QWidget):
         if path:
             self.load_config_from(Path(path))
 
-    def load_config_from(self, path: Path) -> bool:
+    def load_preset(self) -> None:
+        """A shipped preset (resources/presets) sets the model and training shape; the data stays."""
+        path, _ = QFileDialog.getOpenFileName(self, "Load a preset", str(resource_path("presets")), YAML_FILTER)
+        if path:
+            self.load_config_from(Path(path), keep_unset=True)
+
+    def load_config_from(self, path: Path, keep_unset: bool = False) -> bool:
         try:
-            config = load_config(path)
+            config = load_config(path, base=self.ctx.config.snapshot() if keep_unset else None)
             config.validate()        # absurd values are refused here, as `studio train --config` does
         except StudioError as exc:
             QMessageBox.warning(self, "Cannot load the config", str(exc))
