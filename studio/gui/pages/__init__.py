@@ -15,6 +15,7 @@ PAGES: list[str] = [
     "studio.gui.pages.data_page:DataPage",
     "studio.gui.pages.train_page:TrainPage",
     "studio.gui.pages.runs_page:RunsPage",
+    "studio.gui.pages.chat_page:ChatPage",
 ]
 
 
