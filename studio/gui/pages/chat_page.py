@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QFileDialog, QMessageBox, QPushButton, QSplitter, QTabWidget, QVBoxLayout,
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QMessageBox, QPushButton, QSplitter, QTabWidget, QVBoxLayout,
                                QWidget)
 
 from studio.core.chat_protocol import Sampling
@@ -76,13 +76,14 @@ class ChatPage(QWidget):
                                                                            self.sampling.system_prompt()))
         self.prompt_set.busy_changed.connect(self._update)
 
-        pair = QSplitter(Qt.Orientation.Horizontal)
+        pair = QHBoxLayout()                          # equal widths: neither answer looks favoured
+        pair.setSpacing(8)
         for column in self.columns.values():
-            pair.addWidget(column)
+            pair.addWidget(column, 1)
         chat_tab = QWidget()
         chat_layout = QVBoxLayout(chat_tab)
         chat_layout.setContentsMargins(8, 8, 8, 8)
-        chat_layout.addWidget(pair, 1)
+        chat_layout.addLayout(pair, 1)
         chat_layout.addWidget(self.votes)
         chat_layout.addWidget(self.composer)
         self.tabs = QTabWidget()
