@@ -137,3 +137,34 @@ def base_model_for(slots: list[SlotSpec], model: str = "") -> str:
 def _same_key(name: str) -> str:
     folder = find_model_folder(name)
     return str(folder.resolve()) if folder else name.casefold()
+
+
+@dataclass
+class SlotChoice:
+    """One entry of the GUI's slot menus: what to send as the spec and how to show it."""
+
+    spec: str
+    text: str
+    kind: str                        # base, library or checkpoint
+    base_model: str = ""
+
+
+def slot_choices(ws: Workspace) -> list[SlotChoice]:
+    """The base alone, every usable library adapter, then the complete checkpoints of the runs
+    (newest run first), so a run that is still training can be tried before it finishes.
+    File reads only; broken adapters are left out (the library lists them with the reason)."""
+    from studio.core.library import list_adapters
+    from studio.core.runs import list_runs
+
+    choices = [SlotChoice(BASE, "Base model alone", BASE)]
+    for info in list_adapters(ws.adapters_dir):
+        if not info.broken and not info.name.startswith("."):
+            choices.append(SlotChoice(info.name, info.name, "library", info.base_model))
+    for run in reversed(list_runs(ws.runs_dir)):
+        base = run.config.model.name_or_path if run.config else ""
+        live = " (training)" if run.status == "running" else ""
+        for folder in reversed(checkpoints(run.path)):
+            step = folder.name.split("-", 1)[1]
+            choices.append(SlotChoice(f"run:{run.run_id}@{step}", f"{run.name or run.run_id} @ step {step}{live}",
+                                      "checkpoint", base))
+    return choices

@@ -60,6 +60,7 @@ def take_screenshots(out_dir: Path, home: str | Path | None = None) -> list[Path
         wait_until(lambda: train.info is not None, 30)
         runs.list.select(run_id)
         runs.list.set_checked([run_id])
+        chat_exchange(window.page("Chat"), ctx.runs.history(run_id).done or {})
         written = []
         for theme in ("light", "dark"):
             ctx.theme.set_choice(theme)
@@ -77,6 +78,21 @@ def take_screenshots(out_dir: Path, home: str | Path | None = None) -> list[Path
         written += export_dialog_shot(window, out_dir)
         window.close()
         return written
+
+
+def chat_exchange(page, done: dict) -> None:  # noqa: ANN001 - ChatPage
+    """The Chat page with a real exchange: the demo adapter next to the base model, one ticket."""
+    from studio.core.demo_data import DEMO_NAME, SYSTEM
+
+    adapter = str(done.get("adapter_name") or DEMO_NAME)
+    wait_until(lambda: len(page.slots.choices) > 1, 30)
+    page.slots.set_specs("base", adapter)
+    page.sampling.system.setPlainText(SYSTEM)
+    page.sampling.max_new_tokens.setValue(24)
+    page.load()
+    if wait_until(lambda: page.session.is_loaded or page.banner.isVisible(), 300) and page.session.is_loaded:
+        page.send("Hi, my package for order 12345 has not arrived. Thanks.")
+        wait_until(lambda: page.request is None, 120)
 
 
 def finished_demo_run(ctx) -> str:  # noqa: ANN001 - AppContext

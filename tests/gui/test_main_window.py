@@ -20,7 +20,7 @@ def test_pages_come_from_the_registry_and_shortcuts_switch(app, qtbot) -> None:
     _ctx, window = app
     titles = [p.title for p in window.pages]
     assert titles == [cls.title for cls in page_classes()] and titles[:3] == ["Data", "Train", "Runs"]
-    assert "Library" in titles and len(PAGES) == len(titles)
+    assert {"Library", "Chat"} <= set(titles) and len(PAGES) == len(titles)
     for index in (2, 3, 1):
         qtbot.keyClick(window, Qt.Key(Qt.Key.Key_0 + index), Qt.KeyboardModifier.ControlModifier)
         assert window.stack.currentIndex() == index - 1
@@ -81,7 +81,8 @@ def test_screenshot_command_renders_every_page(home: Path, tmp_path: Path, tiny_
     assert result.returncode == 0, result.stderr
     files = [Path(p) for p in last_json(result.stdout)["files"]]
     names = sorted(p.name for p in files)
-    assert names == sorted([f"{page}-{theme}.png" for page in ("data", "data-label-mask", "train", "runs", "library")
+    assert names == sorted([f"{page}-{theme}.png" for page in ("data", "data-label-mask", "train", "runs", "library",
+                                                                 "chat")
                             for theme in ("light", "dark")] + ["library-export-light.png"])
     for path in files:
         image = QImage(str(path))

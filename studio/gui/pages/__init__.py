@@ -16,6 +16,7 @@ PAGES: list[str] = [
     "studio.gui.pages.train_page:TrainPage",
     "studio.gui.pages.runs_page:RunsPage",
     "studio.gui.pages.library_page:LibraryPage",
+    "studio.gui.pages.chat_page:ChatPage",
 ]
 
 
