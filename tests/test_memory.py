@@ -49,6 +49,32 @@ def test_options_move_the_estimate_the_right_way(tiny_model: Path) -> None:
     assert weight_bytes(four_bit) < weight_bytes(eight_bit) < weight_bytes(replace(bf16, linear_params=0)) * 10
     other = (m.params - m.linear_params) * 4 + m.largest_linear * 2
     assert weight_bytes(four_bit) == int(m.linear_params * NF4_BYTES_PER_PARAM) + other
+    # CPU only: the checkpoint stays mapped after quantization and its pages count in RSS
+    assert m.checkpoint_bytes == inspect_model(tiny_model).weight_bytes > 0
+    assert weight_bytes(replace(four_bit, device="cpu")) == weight_bytes(four_bit) + m.checkpoint_bytes
+    assert weight_bytes(m) == m.params * 4                          # unquantized: the mapped pages are the weights
+
+
+def test_dropout_keeps_a_copy_and_a_mask_per_targeted_layer(tiny_model: Path) -> None:
+    m = demo_inputs(tiny_model)
+    no_inputs = per_layer_token_bytes(m) - (3 * 128 + 256) * 4      # without the shared inputs
+    # all-linear on the tiny Llama: q, k, v, o, gate, up take h = 128, down takes i = 256
+    inputs = 6 * 128 + 256
+    assert per_layer_token_bytes(replace(m, dropout=0.1)) == no_inputs + inputs * (4 + 4)  # CPU: float mask
+    gpu = replace(m, device="cuda", dtype_bytes=2)
+    gpu_no_inputs = per_layer_token_bytes(gpu) - (3 * 128 + 256) * 2
+    assert per_layer_token_bytes(replace(gpu, dropout=0.1)) == gpu_no_inputs + inputs * (2 + 1)  # bool mask
+
+
+def test_cpu_worker_gives_freed_tensors_back(tiny_model: Path) -> None:
+    """The CPU estimate has no allocator term because the worker fixes glibc's mmap threshold."""
+    import platform
+    import sys
+
+    from studio.engine.cpu_allocator import return_large_frees_to_os
+
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert return_large_frees_to_os() is glibc
 
 
 def test_suggested_fix_is_the_first_remedy_that_fits(tiny_model: Path) -> None:

@@ -18,6 +18,9 @@ weights
     quantized runs keep the other weights (embeddings, norms, lm_head) in fp32, because peft's
     prepare_model_for_kbit_training upcasts them: (P - P_lin) x 4, plus one layer dequantized
     at a time: max(out x in) x d.
+    CPU only, quantized: the checkpoint file stays memory-mapped after quantization and the pages
+    read while quantizing count in RSS: + the checkpoint's size (unquantized, the mapped pages
+    are the weights themselves, already counted as P x d).
 adapter + optimizer
     P_lora x 16: fp32 weights (4), gradients (4) and AdamW's two moments (8). peft keeps adapter
     weights in fp32 even on a bf16 base.
@@ -28,10 +31,12 @@ activations (what autograd keeps for the backward pass, per token per layer)
       attention (SDPA keeps q, k, v and its output):   (2h + 2kv) x d
       eager attention also keeps the probabilities:    a x s x d
       MLP (gate and up outputs, SiLU(gate)):           3i x d
-      input of the targeted layers (shared when the same tensor feeds several):
-        q/k/v: h,  o: h,  gate/up: h,  down: i          (x d)
-      LoRA's low-rank intermediate: r per targeted layer (x d); with dropout > 0 each targeted
-        layer keeps its own dropped copy of the input plus a one-byte mask: in x (d + 1)
+      without LoRA dropout, the input of the targeted layers (shared when the same tensor feeds
+        several):  q/k/v: h,  o: h,  gate/up: h,  down: i          (x d)
+      with dropout > 0 nothing of that is shared: each targeted layer keeps its own dropped
+        copy of the input and dropout's mask: in x (d + m), m = 1 on a GPU (a bool mask) and
+        m = d on the CPU (torch's CPU dropout is unfused and keeps a float mask)
+      LoRA's low-rank intermediate: r per targeted layer (x d)
     total = b x s x (L x per_layer + h x (d + 4))      (+ embeddings output and the final norm)
     with gradient checkpointing only each layer's input is kept, and one layer is recomputed
     at a time: b x s x (L x h x d + per_layer + h x (d + 4)).
@@ -41,6 +46,14 @@ logits
 runtime
     what the process holds before any tensor: the CUDA context and kernels on a GPU, the torch
     and transformers libraries on the CPU (a measured constant, see RUNTIME_BYTES).
+
+On the CPU the measure is peak RSS, so what the C library's malloc keeps counts too. With glibc's
+default (dynamic) mmap threshold, freed temporaries stay on malloc's heaps between the activations
+still alive and the peak was 30-40% (1.8 GB at 8 x 512 tokens on an 85M Llama, as much with
+gradient checkpointing) above the live tensors, growing each step. The training worker fixes the
+threshold (engine/cpu_allocator.py), which brings RSS down to the live tensors plus about one
+layer's temporaries, so no allocator term is added here; a run in a process without that setting
+(another libc, or training outside the worker) can need a third more than this estimate.
 """
 
 from __future__ import annotations
@@ -90,6 +103,7 @@ class MemoryInputs:
     eager_attention: bool
     device: str                                     # cuda or cpu
     output_rows: int = 0                            # rows of the quantized layers (8-bit scales)
+    checkpoint_bytes: int = 0                       # size of the weight files (mapped on the CPU)
 
 
 @dataclass(frozen=True)
@@ -120,9 +134,10 @@ def weight_bytes(m: MemoryInputs) -> int:
         return m.params * m.dtype_bytes
     other = (m.params - m.linear_params) * 4
     dequant = m.largest_linear * m.dtype_bytes
+    mapped = m.checkpoint_bytes if m.device == "cpu" else 0     # CPU only: the file's pages in RSS
     if m.quant == "4bit":
-        return int(m.linear_params * NF4_BYTES_PER_PARAM) + other + dequant
-    return m.linear_params + 4 * m.output_rows + other + dequant
+        return int(m.linear_params * NF4_BYTES_PER_PARAM) + other + dequant + mapped
+    return m.linear_params + 4 * m.output_rows + other + dequant + mapped
 
 
 def per_layer_token_bytes(m: MemoryInputs) -> int:
@@ -134,13 +149,14 @@ def per_layer_token_bytes(m: MemoryInputs) -> int:
     if m.eager_attention:
         stored += m.heads * m.seq_len * d
     stored += 3 * m.intermediate * d
-    stored += m.hidden * d * (bool(names & set(ATTENTION_INPUT)) + bool(names & set(OUT))
-                              + bool(names & set(MLP_INPUT)))
-    stored += m.intermediate * d * bool(names & set(DOWN))
     per_layer_modules = [(count / max(m.layers, 1), in_features) for _, count, in_features in m.targeted]
     stored += int(sum(n * m.rank * d for n, _ in per_layer_modules))
     if m.dropout > 0:
-        stored += int(sum(n * in_features * (d + 1) for n, in_features in per_layer_modules))
+        mask = d if m.device == "cpu" else 1
+        return stored + int(sum(n * in_features * (d + mask) for n, in_features in per_layer_modules))
+    stored += m.hidden * d * (bool(names & set(ATTENTION_INPUT)) + bool(names & set(OUT))
+                              + bool(names & set(MLP_INPUT)))
+    stored += m.intermediate * d * bool(names & set(DOWN))
     return stored
 
 
@@ -174,7 +190,8 @@ def inputs_from(info: "ModelInfo", config: "RunConfig", device: str, seq_len: in
         batch_size=config.train.batch_size, seq_len=min(seq_len or config.data.max_len, config.data.max_len),
         grad_checkpointing=config.train.grad_checkpointing,
         eager_attention=config.model.attn_implementation == "eager", device=device,
-        output_rows=sum(o for g in info.groups.values() for o, _ in g.shapes))
+        output_rows=sum(o for g in info.groups.values() for o, _ in g.shapes),
+        checkpoint_bytes=info.weight_bytes)
 
 
 def dtype_bytes(choice: str, device: str, quant: str) -> int:

@@ -51,6 +51,10 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
         source = resolve_source(config.model)
     stages.enter("load_model", f"loading {config.model.name_or_path} ({config.model.quant})")
     device = pick_device()
+    if device == "cpu":  # before the first large tensor: see cpu_allocator.py
+        from studio.engine.cpu_allocator import return_large_frees_to_os
+
+        return_large_frees_to_os()
     dtype = compute_dtype(config.model.dtype, device)
     if config.model.quant != "none" and device not in ("cuda", "cpu"):
         raise ModelError(f"{config.model.quant} quantization is not supported on {device}",

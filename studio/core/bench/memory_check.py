@@ -3,8 +3,9 @@
 The Train page warns before a run that will not fit, from core.memory's estimate. Here the same
 estimate is computed for a few runs that then really train (the `studio train` worker, a few
 steps each) and compared with the peak the worker measured: CUDA max allocated on a GPU, peak
-RSS on the CPU. Every example is longer than max_len, so each batch holds exactly
-batch x max_len tokens, the shape the estimate assumes.
+RSS on the CPU. Every text is 2048 tokens long (byte-level tokenizer, 2047 characters + eos) and
+is cut into examples of exactly max_len tokens (every max_len used here divides 2048), so each
+batch holds exactly batch x max_len tokens, the shape the estimate assumes.
 
 The model is a random-init Llama of about 85M parameters by default (big enough that weights and
 activations, not the libraries' own memory, make up the peak), built once per workspace.
@@ -63,7 +64,8 @@ def ensure_model(folder: Path, say: Say, shape: dict[str, int] = MODEL_SHAPE) ->
 
 
 def write_long_texts(path: Path, rows: int, chars: int) -> Path:
-    """Raw-text records longer than any max_len used here (the demo tokenizer is byte-level)."""
+    """Raw-text records of exactly `chars` characters (the demo tokenizer is byte-level, one
+    token per character, and appends eos: chars + 1 tokens, cut into whole max_len chunks)."""
     rng = random.Random(0)
     words = ["loss", "adapter", "rank", "token", "batch", "memory", "layer", "model", "train", "step"]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +74,7 @@ def write_long_texts(path: Path, rows: int, chars: int) -> Path:
             text = ""
             while len(text) < chars:
                 text += rng.choice(words) + " "
-            fh.write(json.dumps({"text": text}) + "\n")
+            fh.write(json.dumps({"text": text[:chars]}) + "\n")
     return path
 
 
@@ -109,7 +111,7 @@ def run_case(case: Case, model: Path, data: Path, workspace: Workspace, device: 
 def run_memory_section(folder: Path, workspace: Workspace, say: Say, device: str = "cpu") -> dict[str, Any]:
     """`workspace` keeps the model between benchmarks; the runs go to a workspace in `folder`."""
     model = ensure_model(workspace.bench_dir / "memory-model", say)
-    data = write_long_texts(folder / "memory-data" / "long.jsonl", rows=64, chars=1200)
+    data = write_long_texts(folder / "memory-data" / "long.jsonl", rows=64, chars=2047)
     runs_workspace = Workspace.open(folder / "workspace")
     results = []
     for case in CASES:
