@@ -41,6 +41,7 @@ class StallProbe(QObject):
     def __init__(self) -> None:
         super().__init__()
         self.gaps: list[float] = []
+        self.ends: list[float] = []
         self._last = 0.0
         self._timer = QTimer(self)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -49,6 +50,7 @@ class StallProbe(QObject):
 
     def start(self) -> None:
         self.gaps.clear()
+        self.ends.clear()
         self._last = time.perf_counter()
         self._timer.start()
 
@@ -58,7 +60,12 @@ class StallProbe(QObject):
     def _tick(self) -> None:
         now = time.perf_counter()
         self.gaps.append((now - self._last) * 1000 - PROBE_MS)
+        self.ends.append(now)
         self._last = now
+
+    def long_stalls(self, over_ms: float = 50) -> list[tuple[float, float]]:
+        """(start time, length in ms) of each stall longer than over_ms."""
+        return [(end - gap / 1000, gap) for end, gap in zip(self.ends, self.gaps) if gap > over_ms]
 
     def summary(self) -> dict[str, Any]:
         stalls = sorted(max(0.0, g) for g in self.gaps) or [0.0]
@@ -81,8 +88,9 @@ def follow_run(ctx: Any, window: Any, start: Any, timeout_s: float) -> dict[str,
     """Start a run with `start()`, probe the event loop until it ends; figures and event counts."""
     runs_page = window.page("Runs")
     window.show_page("Runs")
-    events: list[float] = []
-    ctx.runs.run_event.connect(lambda _rid, _e: events.append(time.perf_counter()))
+    events: list[tuple[float, str]] = []
+    ctx.runs.run_event.connect(lambda _rid, e: events.append((time.perf_counter(), e.get("type", "?") + (
+        ":" + e["name"] if e.get("type") == "stage" else ""))))
     probe = StallProbe()
     probe.start()
     began = time.perf_counter()
@@ -93,10 +101,18 @@ def follow_run(ctx: Any, window: Any, start: Any, timeout_s: float) -> dict[str,
     seconds = time.perf_counter() - began
     history = ctx.runs.history(run_id)
     result = probe.summary()
+    result["long_stalls"] = [{"at_s": round(start - began, 2), "ms": round(ms), "after_event": _last_before(events, start)}
+                             for start, ms in probe.long_stalls()]
     result.update(status=history.status if ended else "timed out", seconds=round(seconds, 1), events=len(events),
                   events_per_s=round(len(events) / seconds, 1), steps=history.step,
                   plotted_points=len(history.series["loss"]), selected=runs_page.selected == run_id)
     return result
+
+
+def _last_before(events: list[tuple[float, str]], t: float) -> str:
+    """The last event that arrived before `t`: a hint at what the stall was doing."""
+    kinds = [kind for at, kind in events if at <= t]
+    return kinds[-1] if kinds else "(before the first event)"
 
 
 def training_run(ctx: Any, window: Any, max_steps: int, timeout_s: float) -> dict[str, Any]:

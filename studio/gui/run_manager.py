@@ -123,7 +123,10 @@ class RunManager(QObject):
         client = TrainingClient(run_dir, resume=resume_dir is not None, parent=self, worker_args=args)
         run_id = run_dir.name
         self._attach(run_id, client)
-        self.infos[run_id] = load_run(run_dir) if resume_dir is None else self.infos.get(run_id) or load_run(run_dir)
+        if resume_dir is None:        # a new run: nothing to read back from the folder just written
+            self.infos[run_id] = RunInfo(run_id, run_dir, RunHistory(), config)
+        else:
+            self.infos[run_id] = self.infos.get(run_id) or load_run(run_dir)
         client.start()
         self.runs_changed.emit()
         self.run_started.emit(run_id)

@@ -122,7 +122,7 @@ class LibraryPage(QWidget):
         splitter.addWidget(card(self.card, "Lineage"))
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
-        splitter.setSizes([960, 440])
+        splitter.setSizes([1010, 390])
         self.splitter = splitter
 
         layout = QVBoxLayout(self)

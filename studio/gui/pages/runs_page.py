@@ -94,6 +94,8 @@ class RunsPage(QWidget):
 
     # ---- selection and drawing ----------------------------------------------------------------------
     def select_run(self, run_id: str) -> None:
+        if run_id == self.selected:       # the list re-selects it after a rebuild: nothing to redo
+            return
         self.selected = run_id
         self.plots.clear()
         info = self.ctx.runs.infos.get(run_id)

@@ -138,7 +138,7 @@ class AdapterTable(QTableView):
         header.setHighlightSections(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in enumerate((150, 130, 0, 100, 90, 0, 0, 0, 0, 90)):
+        for column, width in enumerate((150, 110, 0, 80, 80, 0, 0, 0, 0, 60)):
             if width:
                 self.setColumnWidth(column, width)
             else:            # short figures: exactly as wide as the header or the widest value
