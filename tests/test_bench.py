@@ -14,8 +14,8 @@ from studio.core.bench.svg import Panel, Series, chart, nice_ticks
 
 def test_bench_runs_end_to_end_and_reports_the_fields(home: Path, tmp_path: Path) -> None:
     out = tmp_path / "bench"
-    result = studio("bench", "--steps", "2", "--repeats", "1", "--batch-size", "4", "--out", str(out),
-                    "--json", home=home)
+    result = studio("bench", "--sections", "training", "--steps", "2", "--repeats", "1", "--batch-size", "4",
+                    "--out", str(out), "--json", home=home)
     assert result.returncode == 0, result.stderr[-3000:]
     report = last_json(result.stdout)
     assert report["status"] == "completed" and report["versions"]["transformers"]
@@ -47,8 +47,8 @@ def test_bench_runs_end_to_end_and_reports_the_fields(home: Path, tmp_path: Path
 def test_bench_takes_examples_from_a_user_file(home: Path, tiny_model: Path, tmp_path: Path) -> None:
     rows = [chat(f"ticket {i} " + "words " * (i % 7) * 20, "bug") for i in range(12)]
     data = write_jsonl(tmp_path / "mine.jsonl", rows)
-    result = studio("bench", "--model", str(tiny_model), "--data", str(data), "--steps", "1", "--repeats", "1",
-                    "--batch-size", "8", "--out", str(tmp_path / "b"), "--json", home=home)
+    result = studio("bench", "--sections", "training", "--model", str(tiny_model), "--data", str(data), "--steps", "1",
+                    "--repeats", "1", "--batch-size", "8", "--out", str(tmp_path / "b"), "--json", home=home)
     assert result.returncode == 0, result.stderr[-3000:]
     section = last_json(result.stdout)["sections"]["training"]
     assert section["summary"]["trainers"]["studio"]["train_examples"] == 8
