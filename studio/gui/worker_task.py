@@ -39,6 +39,7 @@ class WorkerTask(QObject):
         self._buffer = b""
         self._pending: deque[bytes] = deque()
         self._drain_scheduled = False
+        self._exit: tuple[int, bool] | None = None     # set when the process ended, until `finished`
         self._cancel_requested = False
         self.done_event: dict[str, Any] | None = None
         self.error_event: dict[str, Any] | None = None
@@ -102,12 +103,12 @@ class WorkerTask(QObject):
         self._drain_scheduled = False
         self._drain(SLICE_S)
 
-    def _drain(self, budget_s: float | None) -> None:
-        """Emit pending events in order; with a budget, stop when it is spent and continue on the
-        next turn of the event loop."""
-        deadline = time.perf_counter() + (budget_s or 0.0)
+    def _drain(self, budget_s: float) -> None:
+        """Emit pending events in order for at most budget_s, then continue on the next turn of the
+        event loop; `finished` is emitted after the last event of a process that ended."""
+        deadline = time.perf_counter() + budget_s
         while self._pending:
-            if budget_s is not None and time.perf_counter() > deadline:
+            if time.perf_counter() > deadline:
                 if not self._drain_scheduled:
                     self._drain_scheduled = True
                     QTimer.singleShot(0, self._drain_later)
@@ -120,6 +121,10 @@ class WorkerTask(QObject):
             elif event.get("type") == "error":
                 self.error_event = event
             self.event.emit(event)
+        if self._exit is not None:
+            code, crashed = self._exit
+            self._exit = None
+            self.finished.emit(code, crashed)
 
     def _read_stderr(self) -> None:
         text = bytes(self.process.readAllStandardError().data()).decode("utf-8", errors="replace")
@@ -134,8 +139,8 @@ class WorkerTask(QObject):
             self._buffer += b"\n"
         *lines, self._buffer = self._buffer.split(b"\n")
         self._pending.extend(lines)
-        self._drain(None)
-        self.finished.emit(code, status == QProcess.ExitStatus.CrashExit)
+        self._exit = (code, status == QProcess.ExitStatus.CrashExit)
+        self._drain(SLICE_S)       # `finished` follows the last event, once the backlog is handled
 
     def _error(self, error: QProcess.ProcessError) -> None:
         if error == QProcess.ProcessError.FailedToStart:

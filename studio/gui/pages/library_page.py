@@ -134,9 +134,9 @@ class LibraryPage(QWidget):
 
         self._watcher = QFileSystemWatcher(self)
         self._debounce = QTimer(self, singleShot=True, interval=300)
-        self._debounce.timeout.connect(self.refresh)
+        self._debounce.timeout.connect(self._refresh_if_shown)
         self._watcher.directoryChanged.connect(lambda _path: self._debounce.start())
-        ctx.runs.run_ended.connect(lambda _run_id, _status: self.refresh())
+        ctx.runs.run_ended.connect(lambda _run_id, _status: self._refresh_if_shown())
         ctx.theme.changed.connect(self._restyle)
         self._restyle()
         self.refresh()
@@ -144,6 +144,12 @@ class LibraryPage(QWidget):
     # ---- reading -------------------------------------------------------------------------------------
     def on_shown(self) -> None:
         self.refresh()
+
+    def _refresh_if_shown(self) -> None:
+        """Changes on disk while the page is hidden are read when it is shown (on_shown): reading
+        every adapter as a run ends would hold up the window at that moment."""
+        if self.isVisible():
+            self.refresh()
 
     def refresh(self) -> None:
         """Re-read the library and the trash from disk (the folders are the truth)."""

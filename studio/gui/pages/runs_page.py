@@ -111,7 +111,7 @@ class RunsPage(QWidget):
         if self._frame % LOG_EVERY == 0 and self.selected and self.ctx.runs.history(self.selected).status == "running":
             self.log.poll()
 
-    def _redraw(self, force: bool = False) -> None:
+    def _redraw(self, force: bool = False, all_plots: bool = True) -> None:
         run_id = self.selected
         if run_id is None or run_id not in self.ctx.runs.infos:
             return
@@ -127,7 +127,7 @@ class RunsPage(QWidget):
         can_resume = (not live and history.status in ("cancelled", "failed") and runs.active_run() is None
                       and latest_checkpoint(info.path) is not None)
         self.summary.show_run(info.name or run_id, history, can_cancel=live, can_resume=can_resume)
-        if live and not force:
+        if (live and not force) or not all_plots:
             self.plots.refresh_next(history, version)
         else:
             self.plots.show_history(history, version)
@@ -136,7 +136,7 @@ class RunsPage(QWidget):
             self._show_details(run_id)
 
     def _run_ended(self, _run_id: str, _status: str) -> None:
-        self._redraw(force=True)
+        self._redraw(force=True, all_plots=False)     # the plots catch up one per frame
 
     def _draw_compare(self, force: bool = False) -> None:
         ids = self.list.checked()
