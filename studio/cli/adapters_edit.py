@@ -107,7 +107,7 @@ def run_restore(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from studio.cli.demo_cmd import run_to_done
+    from studio.core.worker_process import run_to_done
 
     def convert(folder: Path) -> None:
         run_to_done(["convert-adapter", "--folder", str(folder)])

@@ -20,7 +20,7 @@ from studio.cli.run_display import print_outcome, run_worker
 from studio.core.atomic import atomic_dir
 from studio.core.demo_data import demo_config, write_demo_data
 from studio.core.run_setup import create_run, precheck
-from studio.core.worker_process import run_to_done  # noqa: F401 - kept importable from here
+from studio.core.worker_process import run_to_done
 
 
 

@@ -25,7 +25,7 @@ from studio.core.memory import estimate, inputs_from
 from studio.core.model_info import inspect_model
 from studio.core.run_setup import create_run, precheck
 from studio.core.workspace import Workspace
-from studio.core.worker_process import WorkerProcess
+from studio.core.worker_process import WorkerProcess, run_to_done
 
 Say = Callable[[str], None]
 MODEL_SHAPE = {"hidden_size": 768, "intermediate_size": 2048, "num_hidden_layers": 12,
@@ -54,12 +54,7 @@ CASES = (Case("none", 4, 256), Case("none", 8, 512), Case("none", 8, 512, grad_c
 def ensure_model(folder: Path, say: Say, shape: dict[str, int] = MODEL_SHAPE) -> Path:
     if not (folder / "model.safetensors").is_file():
         say(f"Building the memory benchmark's model in {folder} ...")
-        spec = ",".join(f"{k}={v}" for k, v in shape.items())
-        worker = WorkerProcess(["demo-model", "--out", str(folder), "--shape", spec])
-        done = [e for e in worker.events() if e["type"] == "done"]
-        if worker.wait() != 0 or not done or done[-1].get("status") != "completed":
-            raise StudioError("could not build the memory benchmark's model", kind="internal",
-                              hint="its output was:\n" + worker.stderr_tail[-2000:])
+        run_to_done(["demo-model", "--out", str(folder), "--shape", ",".join(f"{k}={v}" for k, v in shape.items())])
     return folder
 
 
