@@ -2,10 +2,18 @@
 
 Redrawn by the page's 10 Hz timer, never per event. pyqtgraph draws only what is in view
 (clipToView) and a few points per pixel (peak downsampling keeps spikes visible), and the numpy
-arrays are rebuilt only when the run's history changed since the last frame. Long series are
-drawn with a 1-pixel pen: Qt strokes an antialiased 2-pixel pen slowly once a curve has more
-than a few hundred points (measured offscreen, 450x260 px: 3,000 points 14.5 ms with 2 px, 1.6 ms
-with 1 px; 100,000 points 36 ms vs 2.3 ms), and the Runs page draws five such plots a frame.
+arrays are rebuilt only when the run's history changed since the last frame. Series of more than
+a hundred points are drawn with a 1-pixel pen: Qt strokes an antialiased wider pen
+slowly, the more so the noisier the curve (measured offscreen, 420x440 px, a noisy loss: 500
+points 10.6 ms with 2 px, 0.7 ms with 1 px; 2,000 points 50 ms vs 1.2 ms).
+
+A live plot must not redraw its axes every frame: pyqtgraph's auto-range moves the view with
+every new point, and regenerating an axis with its grid (tick text, grid lines) was most of a
+frame (8-14 ms of a plot's 11-14 ms offscreen, 30-50 ms while training uses every core). So the
+view moves only when the data leaves it, with headroom (`stable_range`), the x axis reaching the
+run's last step from the start (`x_end`), and the axes are cached as pixmaps that are redrawn
+only when the view moved. Panning or zooming by hand stops the view following the data until a
+double-click.
 """
 
 from __future__ import annotations
@@ -13,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from studio.gui.theme import Theme
-from studio.gui.widgets.plot_style import pyqtgraph, style_plot
+from studio.gui.widgets.plot_style import fast_axes, pyqtgraph, style_plot
 
 
 def series_arrays(series: dict[int, float]) -> tuple[Any, Any]:
@@ -31,7 +39,20 @@ def series_arrays(series: dict[int, float]) -> tuple[Any, Any]:
     return steps, values
 
 
-THIN_ABOVE = 500         # points: past this the curve is drawn with a 1-pixel pen
+THIN_ABOVE = 100         # points: past this the curve is drawn with a 1-pixel pen
+HEADROOM = 0.08          # of the data's span, added on the side where the data left the view
+
+Bounds = tuple[float, float, float, float]        # x min, x max, y min, y max
+
+
+def stable_range(view: tuple[float, float] | None, lo: float, hi: float, pad_lo: bool = True) -> tuple[float, float]:
+    """The view (lo', hi') to show data spanning lo..hi: the current one while the data fits it and
+    fills at least half of it, else one with HEADROOM on each side, so that a growing series moves
+    the view now and then, not on every point."""
+    span = hi - lo if hi > lo else (abs(hi) or 1.0)
+    if view is not None and view[0] <= lo and view[1] >= hi and (view[1] - view[0]) <= 2 * span:
+        return view
+    return (lo - HEADROOM * span if pad_lo else lo), hi + HEADROOM * span
 
 
 class MetricPlot(QWidget):
@@ -44,11 +65,22 @@ class MetricPlot(QWidget):
         self.unit = unit
         self.transform = transform
         self.curves: dict[str, Any] = {}
-        self.plot_widget = pg.PlotWidget()
+        self.x_end: float | None = None          # the step the x axis reaches (a live run's last step)
+        self._bounds: dict[str, Bounds] = {}
+        self._view: tuple[tuple[float, float], tuple[float, float]] | None = None
+        self._follow = True                      # False once the person pans or zooms
+        self.plot_widget = pg.PlotWidget(axisItems=fast_axes())
         self.plot_widget.setMenuEnabled(False)
         self.plot_widget.hideButtons()
         self.setMinimumHeight(150)
         self.plot_item = self.plot_widget.getPlotItem()
+        self.plot_item.disableAutoRange()
+        self.plot_item.getViewBox().sigRangeChangedManually.connect(self._moved_by_hand)
+        self.plot_widget.scene().sigMouseClicked.connect(self._clicked)
+        for name in ("left", "bottom"):
+            axis = self.plot_item.getAxis(name)
+            axis.enableAutoSIPrefix(False)
+            axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.plot_item.addLegend(offset=(-8, 8), labelTextSize="8pt")
         self.plot_item.legend.setVisible(False)
         layout = QVBoxLayout(self)
@@ -61,8 +93,8 @@ class MetricPlot(QWidget):
         pg = pyqtgraph()
         style_plot(self.plot_widget, self.theme, title=self.title + (f" ({self.unit})" if self.unit else ""))
         palette = self.theme.series()
-        for i, curve in enumerate(self.curves.values()):
-            color = palette[i % len(palette)]
+        for curve in self.curves.values():
+            color = palette[curve.opts["_slot"] % len(palette)]
             curve.setPen(pg.mkPen(color, width=curve.opts.get("_width", 2), style=curve.opts.get("_style")))
             if curve.opts.get("symbol"):
                 curve.setSymbolBrush(color)
@@ -72,12 +104,15 @@ class MetricPlot(QWidget):
         if name not in self.curves:
             pg = pyqtgraph()
             palette = self.theme.series()
-            color = palette[len(self.curves) % len(palette)]
+            used = {c.opts["_slot"] for c in self.curves.values()}
+            slot = next(i for i in range(len(self.curves) + 1) if i not in used)     # the first free colour
+            color = palette[slot % len(palette)]
             style = pg.QtCore.Qt.PenStyle.DashLine if dashed else pg.QtCore.Qt.PenStyle.SolidLine
             item = self.plot_widget.plot([], [], name=name, pen=pg.mkPen(color, width=2, style=style),
                                          symbol="o" if points else None, symbolSize=6, symbolBrush=color,
                                          symbolPen=color, skipFiniteCheck=True)
             item.opts["_style"] = style
+            item.opts["_slot"] = slot
             item.setDownsampling(auto=True, method="peak")
             item.setClipToView(True)
             self.curves[name] = item
@@ -96,10 +131,59 @@ class MetricPlot(QWidget):
             curve.setPen(pyqtgraph().mkPen(pen.color() if hasattr(pen, "color") else pen, width=width,
                                            style=curve.opts.get("_style")))
         curve.setData(steps, values)
+        self._bounds[name] = _bounds(steps, values)
+        self.fit_view()
+
+    def fit_view(self, force: bool = False) -> None:
+        """Move the view to the data only when the data left it (see the module's docstring)."""
+        if not self._follow and not force:
+            return
+        bounds = [b for b in self._bounds.values() if b is not None]
+        if not bounds:
+            return
+        x_lo, x_hi = min(b[0] for b in bounds), max(b[1] for b in bounds)
+        if self.x_end is not None and self.x_end > x_hi:
+            x_hi = self.x_end
+        y_lo, y_hi = min(b[2] for b in bounds), max(b[3] for b in bounds)
+        old = None if force else self._view
+        x = (x_lo, x_hi) if self.x_end is not None else stable_range(old and old[0], x_lo, x_hi, pad_lo=False)
+        view = (x, stable_range(old and old[1], y_lo, y_hi))
+        if view != self._view:
+            self._view = view
+            self.plot_item.setRange(xRange=view[0], yRange=view[1], padding=0)
+
+    def _moved_by_hand(self, *_args: Any) -> None:
+        self._follow = False
+
+    def _clicked(self, event: Any) -> None:
+        if event.double():            # back to following the data
+            self._follow = True
+            self.fit_view(force=True)
+
+    def retain(self, names: set[str]) -> None:
+        """Remove the curves not named (reusing the others is much cheaper than making them anew)."""
+        for name in [n for n in self.curves if n not in names]:
+            curve = self.curves.pop(name)
+            self._bounds.pop(name, None)
+            self.plot_item.legend.removeItem(curve)
+            self.plot_widget.removeItem(curve)
+        self.plot_item.legend.setVisible(len(self.curves) > 1)
 
     def clear_curves(self) -> None:
+        """Empty every curve (kept for the next run), follow the data again."""
         for curve in self.curves.values():
-            self.plot_widget.removeItem(curve)
-        self.curves.clear()
-        self.plot_item.legend.clear()
-        self.plot_item.legend.setVisible(False)
+            curve.setData([], [])
+        self._bounds.clear()
+        self._view = None
+        self._follow = True
+        self.x_end = None
+
+
+def _bounds(steps: Any, values: Any) -> Bounds | None:
+    import numpy as np
+
+    finite = np.isfinite(values)
+    if not len(steps) or not finite.any():
+        return None
+    shown = values[finite]
+    return float(steps[0]), float(steps[-1]), float(shown.min()), float(shown.max())

@@ -9,7 +9,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QFontMetrics
 
 from studio.gui.theme import Theme
 
@@ -19,6 +19,42 @@ def pyqtgraph() -> ModuleType:
 
     pg.setConfigOptions(antialias=True, useNumba=False)
     return pg
+
+
+_axis_class: Any = None
+
+
+def fast_axes() -> dict[str, Any]:
+    """Left and bottom axes for a PlotWidget(axisItems=...) whose bounding box is worked out once
+    per change of size or view, not at each of the dozens of times Qt asks for it while painting
+    (with a grid the box spans the whole view: pyqtgraph's own maps rectangles each time, 13% of
+    the time it took to show the Runs page)."""
+    global _axis_class
+    if _axis_class is None:
+        pg = pyqtgraph()
+
+        class CachedBoundsAxis(pg.AxisItem):
+            _bounds: Any = None
+
+            def boundingRect(self) -> Any:  # noqa: N802 - Qt's name
+                if self._bounds is None:
+                    self._bounds = super().boundingRect()
+                return self._bounds
+
+            def prepareGeometryChange(self) -> None:  # noqa: N802 - pyqtgraph calls it on grid, font, style
+                self._bounds = None
+                super().prepareGeometryChange()
+
+            def resizeEvent(self, event: Any = None) -> None:  # noqa: N802
+                self._bounds = None
+                super().resizeEvent(event)
+
+            def linkedViewChanged(self, view: Any, newRange: Any = None) -> None:  # noqa: N802, N803
+                self._bounds = None
+                super().linkedViewChanged(view, newRange)
+
+        _axis_class = CachedBoundsAxis
+    return {"left": _axis_class("left"), "bottom": _axis_class("bottom")}
 
 
 def style_plot(widget: Any, theme: Theme, title: str = "", left: str = "", bottom: str = "") -> None:
@@ -33,11 +69,16 @@ def style_plot(widget: Any, theme: Theme, title: str = "", left: str = "", botto
         axis.setPen(pg.mkPen(colors["grid"]))
         axis.setTextPen(pg.mkPen(colors["plot_fg"]))
         axis.setTickFont(font)
-    item.showGrid(x=True, y=True, alpha=0.25)
+        axis.setStyle(maxTickLevel=0)
+    # Grid lines at the major ticks only, opaque in the theme's grid colour: pyqtgraph's default
+    # (every tick level, translucent) made showing the Runs page's five plots 19 ms instead of 6.
+    item.showGrid(x=True, y=True, alpha=1.0)
     if title:
         item.setTitle(f"<span style='color:{colors['plot_fg']};font-size:9.5pt;font-weight:600'>{title}</span>")
     if left:
         item.setLabel("left", left, color=colors["plot_fg"])
+    else:   # room for labels such as 0.0002 or 13500: pyqtgraph dropped the ones wider than its first guess
+        item.getAxis("left").setWidth(QFontMetrics(font).horizontalAdvance("0.00000") + 10)
     if bottom:
         item.setLabel("bottom", bottom, color=colors["plot_fg"])
     if item.legend is not None:

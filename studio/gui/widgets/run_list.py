@@ -15,6 +15,7 @@ from studio.gui.theme import Theme
 
 STATUS_TEXT = {"created": "starting", "running": "running", "completed": "completed", "cancelled": "cancelled",
                "failed": "failed"}
+ROW_KEY = Qt.ItemDataRole.UserRole + 1       # what a row shows, to skip rows that did not change
 STATUS_COLOR = {"running": "accent", "completed": "good", "cancelled": "warn", "failed": "bad", "created": "muted"}
 
 
@@ -63,21 +64,33 @@ class RunList(QTreeWidget):
             self.setCurrentItem(self.topLevelItem(0))
 
     def refresh_rows(self) -> None:
+        """Update the rows' texts in place, touching only what changed: every change of an item
+        is a signal and a repaint, and this runs a few times a second during a run."""
         colors = self.theme.colors()
+        blocked = self.blockSignals(True)        # text changes are not the ticks that compare_changed reports
         for run_id, item in self.items.items():
             history = self.runs.history(run_id)
             info = self.runs.infos.get(run_id)
             name = (history.done or {}).get("adapter_name") or (info.name if info and info.name else run_id)
-            item.setText(0, name)
             steps = f"step {history.step}/{history.max_steps}" if history.max_steps else ""
-            item.setToolTip(0, f"{name}\n{run_id}\n{started_text(history)}\n{steps}")
             status = STATUS_TEXT.get(history.status, history.status)
             if history.status == "running" and history.max_steps:
                 status = f"{100 * history.step // history.max_steps}%"
-            item.setText(1, status)
-            item.setForeground(1, QBrush(QColor(colors[STATUS_COLOR.get(history.status, "muted")])))
             loss = history.final_loss
-            item.setText(2, f"{loss:.4f}" if loss is not None else "")
+            color = colors[STATUS_COLOR.get(history.status, "muted")]
+            loss_text = f"{loss:.4f}" if loss is not None else ""
+            started = started_text(history)
+            key = "\x1f".join((name, steps, status, color, loss_text, started))
+            if item.data(0, ROW_KEY) == key:
+                continue
+            item.setData(0, ROW_KEY, key)
+            item.setText(0, name)
+            item.setToolTip(0, f"{name}\n{run_id}\n{started}\n{steps}")
+            item.setText(1, status)
+            item.setForeground(1, QBrush(QColor(color)))
+            item.setText(2, loss_text)
+        self.blockSignals(blocked)
+        self.viewport().update()
 
     def current_run(self) -> str | None:
         item = self.currentItem()

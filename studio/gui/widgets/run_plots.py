@@ -1,8 +1,9 @@
 """The live plots of one run: loss (train and eval), learning rate, grad norm, tokens/s, memory.
 
 While a run is live one plot is redrawn per frame, the loss every other frame (`refresh_next`):
-painting all five at once costs 30-60 ms on a 2-core machine, one of them 6-12 ms, and the event
-loop must stay free for clicks between frames (see `studio bench`'s GUI section).
+the event loop must stay free for clicks between frames, and one plot at a time keeps each frame
+to a few milliseconds (see `studio bench`'s GUI section). The x axes of a live run reach its
+last step from the start, so they are not redrawn as the run advances (MetricPlot.x_end).
 """
 
 from __future__ import annotations
@@ -58,10 +59,14 @@ class RunPlots(QWidget):
 
     def _draw(self, name: str, history: RunHistory) -> None:
         series = history.series
+        plot = getattr(self, name)
+        plot.x_end = history.max_steps if history.status in ("created", "running") and history.max_steps else None
         if name == "loss":
             self.loss.set_series("train", series["loss"])
-            if series["eval_loss"] or "eval" in self.loss.curves:
+            if series["eval_loss"]:
                 self.loss.set_series("eval", series["eval_loss"], dashed=True, points=True)
+            elif "eval" in self.loss.curves:
+                self.loss.retain({"train"})
         elif name == "lr":
             self.lr.set_series("lr", series["lr"])
         elif name == "grad_norm":
