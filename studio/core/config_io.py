@@ -117,6 +117,9 @@ def save_config(config: RunConfig, path: str | Path, *, header: str = "") -> Non
     atomic_write_text(Path(path), dump_config(config, header=header))
 
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)     # libyaml's, when PyYAML has it: same text, faster
+
+
 def _commented(f: dataclasses.Field, value: Any, indent: str) -> list[str]:
     lines = []
     help_text = f.metadata.get("help", "")
@@ -125,7 +128,8 @@ def _commented(f: dataclasses.Field, value: Any, indent: str) -> list[str]:
 
         for line in textwrap.wrap(help_text, width=96 - len(indent)):
             lines.append(f"{indent}# {line}")
-    rendered = yaml.safe_dump({f.name: value}, default_flow_style=True, sort_keys=False, width=1_000).strip()
+    rendered = yaml.dump({f.name: value}, Dumper=_DUMPER, default_flow_style=True, sort_keys=False,
+                         width=1_000).strip()
     if rendered.startswith("{") and rendered.endswith("}"):
         rendered = rendered[1:-1]
     lines.append(f"{indent}{rendered}")

@@ -8,6 +8,8 @@ preselected; later launches reopen the config that was last edited.
 
 from __future__ import annotations
 
+import gc
+
 import sys
 import time
 from pathlib import Path
@@ -86,6 +88,13 @@ def start_background_work(ctx: AppContext) -> WorkerTask | None:
     return task
 
 
+def freeze_start_up_objects() -> None:
+    """Move what start-up made (Qt wrappers, modules, pyqtgraph: ~85,000 objects) out of the
+    garbage collector's sight: a full collection scanned them all and held the window for 30-60
+    ms now and then, also in the middle of a live run. They live as long as the app anyway."""
+    gc.freeze()
+
+
 def run_app(home: str | Path | None = None, exit_when_shown: bool = False) -> int:
     """Open the main window and run the event loop; returns the exit code."""
     app = application()
@@ -101,6 +110,7 @@ def run_app(home: str | Path | None = None, exit_when_shown: bool = False) -> in
             return
         start_background_work(ctx)
         QTimer.singleShot(300, window.build_remaining_pages)
+        QTimer.singleShot(5000, freeze_start_up_objects)
 
     QTimer.singleShot(0, after_first_paint)
     code = app.exec()

@@ -31,11 +31,18 @@ class _Job(QRunnable):
         try:
             result = self.fn()
         except BaseException as exc:  # noqa: BLE001 - handed to on_error on the GUI thread
-            self.relay.failed.emit([exc])
+            self._send(self.relay.failed, exc)
             return
+        self._send(self.relay.done, result)
+
+    @staticmethod
+    def _send(signal: Any, value: Any) -> None:
         # Wrapped in a list: a bare None sent through a queued Signal(object) upsets PySide6's
         # reference counting (a crash at exit).
-        self.relay.done.emit([result])
+        try:
+            signal.emit([value])
+        except RuntimeError:       # the app is closing and the relay is gone: nobody to tell
+            pass
 
 
 def run_in_thread(fn: Callable[[], Any], on_done: Callable[[Any], None],

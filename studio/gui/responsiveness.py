@@ -5,8 +5,9 @@ when there is no display, with the real main window at its usual size on the Run
 
 - event-loop stall: a precise 2 ms timer ticks all along; the longest gap between two ticks,
   less the interval, is the longest time a person's click would have waited. Measured while a
-  real demo training run logs every step, and while a stand-in worker floods the app with step
-  events (engine `event-flood`) far faster than any real run.
+  real demo training run logs every step (started with the Train page's button, as a person
+  does), and while a stand-in worker floods the app with step events (engine `event-flood`)
+  far faster than any real run.
 - plot frame time: the Runs page drawing a finished run of 100,000 steps (five series), both a
   full redraw and the live case (a few new points per frame), timed to the end of the paint.
 """
@@ -42,7 +43,9 @@ class StallProbe(QObject):
         super().__init__()
         self.gaps: list[float] = []
         self.ends: list[float] = []
+        self.cpu: list[float] = []      # the GUI thread's own CPU time in each gap, in ms
         self._last = 0.0
+        self._last_cpu = 0.0
         self._timer = QTimer(self)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.setInterval(PROBE_MS)
@@ -51,21 +54,27 @@ class StallProbe(QObject):
     def start(self) -> None:
         self.gaps.clear()
         self.ends.clear()
+        self.cpu.clear()
         self._last = time.perf_counter()
+        self._last_cpu = time.thread_time()
         self._timer.start()
 
     def stop(self) -> None:
         self._timer.stop()
 
     def _tick(self) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.thread_time()
         self.gaps.append((now - self._last) * 1000 - PROBE_MS)
         self.ends.append(now)
-        self._last = now
+        self.cpu.append((cpu - self._last_cpu) * 1000)
+        self._last, self._last_cpu = now, cpu
 
-    def long_stalls(self, over_ms: float = 50) -> list[tuple[float, float]]:
-        """(start time, length in ms) of each stall longer than over_ms."""
-        return [(end - gap / 1000, gap) for end, gap in zip(self.ends, self.gaps) if gap > over_ms]
+    def long_stalls(self, over_ms: float = 50) -> list[tuple[float, float, float]]:
+        """(start time, length in ms, the GUI thread's CPU ms in it) of each stall longer than over_ms.
+
+        A stall with little CPU time of its own was the thread waiting for a core, not our code."""
+        return [(end - gap / 1000, gap, cpu) for end, gap, cpu in zip(self.ends, self.gaps, self.cpu)
+                if gap > over_ms]
 
     def summary(self) -> dict[str, Any]:
         stalls = sorted(max(0.0, g) for g in self.gaps) or [0.0]
@@ -84,10 +93,11 @@ def _frame_summary(times_ms: list[float]) -> dict[str, Any]:
             "max_ms": round(ordered[-1], 1), "frames": len(ordered)}
 
 
-def follow_run(ctx: Any, window: Any, start: Any, timeout_s: float) -> dict[str, Any]:
-    """Start a run with `start()`, probe the event loop until it ends; figures and event counts."""
+def follow_run(ctx: Any, window: Any, start: Any, timeout_s: float, page: str = "Runs") -> dict[str, Any]:
+    """Start a run with `start()` from `page`, probe the event loop until it ends; figures and event counts."""
     runs_page = window.page("Runs")
-    window.show_page("Runs")
+    window.show_page(page)
+    wait_until(lambda: False, 2.0, step_ms=50)          # let the page settle: its own work is not the run's
     events: list[tuple[float, str]] = []
     ctx.runs.run_event.connect(lambda _rid, e: events.append((time.perf_counter(), e.get("type", "?") + (
         ":" + e["name"] if e.get("type") == "stage" else ""))))
@@ -101,8 +111,8 @@ def follow_run(ctx: Any, window: Any, start: Any, timeout_s: float) -> dict[str,
     seconds = time.perf_counter() - began
     history = ctx.runs.history(run_id)
     result = probe.summary()
-    result["long_stalls"] = [{"at_s": round(start - began, 2), "ms": round(ms), "after_event": _last_before(events, start)}
-                             for start, ms in probe.long_stalls()]
+    result["long_stalls"] = [{"at_s": round(start - began, 2), "ms": round(ms), "gui_cpu_ms": round(cpu),
+                              "after_event": _last_before(events, start)} for start, ms, cpu in probe.long_stalls()]
     result.update(status=history.status if ended else "timed out", seconds=round(seconds, 1), events=len(events),
                   events_per_s=round(len(events) / seconds, 1), steps=history.step,
                   plotted_points=len(history.series["loss"]), selected=runs_page.selected == run_id)
@@ -119,7 +129,18 @@ def training_run(ctx: Any, window: Any, max_steps: int, timeout_s: float) -> dic
     config = demo_config(ctx.demo_dir)
     config.name = "bench-gui-training"
     config.train.log_every, config.train.max_steps, config.train.save_every = 1, max_steps, 0
-    return follow_run(ctx, window, lambda: ctx.runs.start(config)[0], timeout_s)
+    ctx.config.replace(config)
+    train_page = window.page("Train")
+
+    def click_train() -> str:          # as a person starts a run: the Train page's button
+        train_page.train_button.click()
+        wait_until(lambda: ctx.runs.active_run() is not None or train_page.train_button.isEnabled(), 60, step_ms=5)
+        run_id = ctx.runs.active_run()
+        if run_id is None:
+            raise RuntimeError(f"the Train button started no run: {train_page.status.text()}")
+        return run_id
+
+    return follow_run(ctx, window, click_train, timeout_s, page="Train")
 
 
 def event_flood(ctx: Any, window: Any, rate: float, seconds: float) -> dict[str, Any]:
@@ -189,7 +210,7 @@ def plot_frames(ctx: Any, window: Any, points: int, frames: int) -> dict[str, An
 def measure(home: Path, points: int, flood_rate: float, flood_seconds: float, train_steps: int) -> dict[str, Any]:
     import tempfile
 
-    from studio.gui.app import build, start_background_work
+    from studio.gui.app import build, freeze_start_up_objects, start_background_work
 
     with tempfile.TemporaryDirectory(prefix="studio-bench-gui-") as tmp:
         settings = QSettings(str(Path(tmp) / "gui.ini"), QSettings.Format.IniFormat)
@@ -201,6 +222,10 @@ def measure(home: Path, points: int, flood_rate: float, flood_seconds: float, tr
         if task is not None:
             wait_until(lambda: not task.running, 300)
         window.build_remaining_pages()
+        data_page = window.page("Data")                  # its token preview (a worker) draws a histogram when done
+        wait_until(lambda: data_page.preview is None or not data_page.preview.running, 120)
+        wait_until(lambda: False, 2.0, step_ms=50)       # the pages settle, as they do in the app
+        freeze_start_up_objects()
         result: dict[str, Any] = {"window": list(WINDOW_SIZE), "platform": _platform()}
         result["idle"] = _idle(3.0)
         result["plot"] = plot_frames(ctx, window, points, frames=20)

@@ -23,7 +23,9 @@ from studio.core.worker_process import FORCE_STOP_AFTER_S, worker_command, worke
 STDERR_TAIL_CHARS = 4000
 SLICE_S = 0.008            # events handled per turn of the event loop, in seconds: a burst of
                            # thousands of events is spread over several turns, so input and paint keep up
-WORKER_NICENESS = 5        # workers yield the CPU to the window, so it stays responsive on few cores
+# Workers yield the CPU to the window, so it stays responsive on few cores (STUDIO_WORKER_NICENESS
+# changes it; every thread the worker starts later inherits it).
+WORKER_NICENESS = int(os.environ.get("STUDIO_WORKER_NICENESS") or 10)
 
 
 class WorkerTask(QObject):

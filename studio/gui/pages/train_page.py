@@ -9,16 +9,18 @@ and fix when one fails; a run that is already training makes Train queue the new
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (QFileDialog, QFormLayout, QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea,
                                QVBoxLayout, QWidget)
 
+from studio.core.config import RunConfig
 from studio.core.config_io import load_config, save_config
 from studio.core.errors import StudioError
-from studio.core.memory import estimate, inputs_from, suggest_fix
+from studio.core.memory import checkpointing_reason, estimate, inputs_from, suggest_fix
 from studio.core.model_info import ModelInfo
 from studio.core.resources import resource_path
 from studio.gui.app_context import AppContext
@@ -36,8 +38,8 @@ from studio.gui.widgets.target_modules import TargetModules
 
 TRAINING_FIELDS = ["train.lr", "train.scheduler", "train.warmup", "train.epochs", "train.max_steps",
                    "train.batch_size", "train.grad_accum", "data.max_len", "train.grad_checkpointing",
-                   "train.eval_every", "train.save_every", "train.keep_checkpoints", "train.early_stopping",
-                   "train.weight_decay", "train.max_grad_norm", "train.log_every", "train.seed"]
+                   "train.auto_grad_checkpointing", "train.eval_every", "train.save_every", "train.keep_checkpoints",
+                   "train.early_stopping", "train.weight_decay", "train.max_grad_norm", "train.log_every", "train.seed"]
 MEMORY_KEYS = {"", "model.quant", "model.dtype", "model.attn_implementation", "lora.rank", "lora.targets",
                "lora.dora", "lora.dropout", "train.batch_size", "train.grad_checkpointing", "data.max_len"}
 YAML_FILTER = "Run config (*.yaml *.yml)"
@@ -91,7 +93,8 @@ class TrainPage(QWidget):
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         for key in TRAINING_FIELDS:
             editor = make_editor(config, key)
-            form.addRow("" if key == "train.grad_checkpointing" else label(key), editor)
+            form.addRow("" if key in ("train.grad_checkpointing", "train.auto_grad_checkpointing") else label(key),
+                        editor)
         middle = QVBoxLayout()
         middle.addWidget(card(form, "Training"))
         middle.addStretch(1)
@@ -181,10 +184,14 @@ class TrainPage(QWidget):
         config = self.ctx.config.config
         kind = device.kind if device else "cpu"
         inputs = inputs_from(self.info, config, kind, self.ctx.longest_example)
+        note = ""
+        if device and config.train.auto_grad_checkpointing and checkpointing_reason(inputs, device.free_bytes):
+            inputs = replace(inputs, grad_checkpointing=True)       # what the worker will do (engine/memory_fit)
+            note = "Gradient checkpointing will be turned on: the run does not fit without it."
         result = estimate(inputs)
         fix = suggest_fix(inputs, device.free_bytes, config.train.grad_accum) if device and \
             result.total > device.free_bytes else None
-        self.memory.show_estimate(result, device, inputs.seq_len, fix)
+        self.memory.show_estimate(result, device, inputs.seq_len, fix, note)
 
     def _apply_fix(self, changes: dict) -> None:
         for key, value in changes.items():
@@ -227,14 +234,27 @@ class TrainPage(QWidget):
 
     # ---- training -----------------------------------------------------------------------------------
     def train(self) -> None:
+        """Check the data and model off the GUI thread, then start (or queue) the run."""
+        self.train_button.setEnabled(False)
+        self.status.setText("Checking the data and the model…")
+        self.ctx.runs.check_then(self.ctx.config.snapshot(), self._start_checked, self._start_refused)
+
+    def _start_refused(self, exc: BaseException) -> None:
+        self.train_button.setEnabled(True)
+        self.status.setText("")
+        QMessageBox.warning(self, "Cannot start the run", str(exc) if isinstance(exc, StudioError)
+                            else f"{type(exc).__name__}: {exc}")
+
+    def _start_checked(self, config: RunConfig) -> None:
+        self.train_button.setEnabled(True)
         try:
-            label_, started = self.ctx.runs.start(self.ctx.config.snapshot())
+            label_, started = self.ctx.runs.start(config, checked=True)
         except StudioError as exc:
-            QMessageBox.warning(self, "Cannot start the run", str(exc))
+            self._start_refused(exc)
             return
         if started:
             self.status.setText(f"Started run {label_}.")
-            self.ctx.show_page.emit("Runs")
+            QTimer.singleShot(10, lambda: self.ctx.show_page.emit("Runs"))   # its paint on a turn of its own
         else:
             self.status.setText(f"A run is training: {label_} was added to the queue.")
 

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLabel, QListWidget, QListWidgetItem, QMessageBox,
                                QPushButton, QVBoxLayout, QWidget)
 
+from studio.core.config import RunConfig
 from studio.core.errors import StudioError
 from studio.gui.app_context import AppContext
 
@@ -68,12 +69,20 @@ class QueuePanel(QWidget):
             self.queue_sweep([int(v) for v in text.replace(",", " ").split() if v.strip()])
 
     def queue_sweep(self, ranks: list[int]) -> None:
-        try:
-            count = self.ctx.runs.enqueue_sweep(self.ctx.config.snapshot(), "lora.rank", ranks)
-        except (StudioError, ValueError) as exc:
+        """Checked off the GUI thread first (the check reads the whole dataset), then queued."""
+        def queue(config: RunConfig) -> None:
+            try:
+                count = self.ctx.runs.enqueue_sweep(config, "lora.rank", ranks, checked=True)
+            except (StudioError, ValueError) as exc:
+                refused(exc)
+                return
+            self.ctx.status_message.emit(f"Queued {count} runs (ranks {', '.join(map(str, ranks))}).")
+
+        def refused(exc: BaseException) -> None:
             QMessageBox.warning(self, "Cannot queue the sweep", str(exc))
-            return
-        self.ctx.status_message.emit(f"Queued {count} runs (ranks {', '.join(map(str, ranks))}).")
+
+        self.ctx.status_message.emit("Checking the data and the model…")
+        self.ctx.runs.check_then(self.ctx.config.snapshot(), queue, refused)
 
     def _start(self) -> None:
         if self.ctx.runs.active_run() is None:
