@@ -7,8 +7,9 @@ from pathlib import Path
 
 from studio.core.config import RunConfig
 from studio.core.config_io import set_value
-from studio.core.memory import (ADAPTER_BYTES_PER_PARAM, NF4_BYTES_PER_PARAM, activation_bytes, estimate, inputs_from,
-                                per_layer_token_bytes, suggest_fix, weight_bytes)
+from studio.core.memory import (ADAPTER_BYTES_PER_PARAM, FIT_SHARE, NF4_BYTES_PER_PARAM, activation_bytes,
+                                checkpointing_reason, estimate, inputs_from, per_layer_token_bytes, suggest_fix,
+                                weight_bytes)
 from studio.core.model_info import inspect_model
 
 
@@ -94,3 +95,17 @@ def test_suggested_fix_is_the_first_remedy_that_fits(tiny_model: Path) -> None:
     if "train.batch_size" in fix.changes:
         assert fix.changes["train.grad_accum"] * fix.changes["train.batch_size"] == 2 * 64
     assert suggest_fix(m, available=1000) is None               # nothing fits in 1 KB
+
+
+def test_checkpointing_is_asked_for_only_when_the_run_does_not_fit(tiny_model: Path) -> None:
+    m = demo_inputs(tiny_model)
+    need = estimate(m).total
+    assert checkpointing_reason(m, free=2 * need) is None                       # fits: stays off
+    with_it = estimate(replace(m, grad_checkpointing=True)).total
+    assert with_it < need
+    free = int(with_it / FIT_SHARE) + 1                 # fits with checkpointing, not without (over 90%)
+    reason = checkpointing_reason(m, free=free)
+    assert reason is not None and reason.startswith("gradient checkpointing turned on")
+    assert "may still not fit" not in reason
+    assert "may still not fit" in checkpointing_reason(m, free=need // 100)
+    assert checkpointing_reason(replace(m, grad_checkpointing=True), free=1) is None   # already on

@@ -124,3 +124,25 @@ def test_demo_learns_the_task(home: Path, tmp_path: Path) -> None:
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(out["base_model"]), out["adapter"])
     assert model.active_adapter == "default"
     assert Path(out["train_data"]).is_file() and Path(out["eval_data"]).is_file()
+
+
+def test_checkpointing_turns_on_when_the_run_does_not_fit(home: Path, tiny_model: Path, demo_data, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    config = RunConfig(name="tight")
+    config.model.name_or_path = str(tiny_model)
+    config.data.path = str(small_data(demo_data, tmp_path, 40))
+    config.data.eval_split = 0
+    config.train.max_steps, config.train.batch_size = 2, 4
+    run_dir = create_run(Workspace.open(home), config)
+    monkeypatch.setenv("STUDIO_FREE_MEMORY_BYTES", str(64 * 1024 * 1024))    # a device with 64 MiB free
+    worker = WorkerProcess(["train", "--run-dir", str(run_dir)])
+    events = list(worker.events())
+    assert worker.wait() == 0
+    warnings = [e for e in events if e["type"] == "warning" and e.get("kind") == "memory"]
+    assert len(warnings) == 1 and "gradient checkpointing turned on" in warnings[0]["message"]
+    assert "64.0 MB is free on the cpu" in warnings[0]["message"]
+    speedups = [e["speedups"] for e in events if e["type"] == "log" and "speedups" in e]
+    assert speedups and speedups[0]["grad_checkpointing"] is True
+    assert events[-1]["type"] == "done" and events[-1]["status"] == "completed"
+    assert "auto_grad_checkpointing: true" in (run_dir / "run.yaml").read_text()      # the config as written
+    assert RunHistory.from_file(run_dir / EVENTS).warnings == [warnings[0]["message"]]   # shown by the Runs page

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from studio.core.run_history import RunHistory
@@ -58,6 +59,8 @@ def run_worker(run_dir: Path, *, resume: bool = False, quiet: bool = False) -> R
                                     stats=_stats_text(history))
                 elif kind == "checkpoint":
                     progress.console.print(f"  saved checkpoint at step {event.get('step')}")
+                elif kind == "warning" and event.get("message"):
+                    progress.console.print(f"  [yellow]note[/] {escape(event['message'])}")
                 elif kind == "metrics" and task is not None:
                     progress.update(task, stats=_stats_text(history))
     code = worker.wait()

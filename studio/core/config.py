@@ -119,6 +119,10 @@ class TrainOptions:
     grad_checkpointing: bool = opt(False, "Recompute activations in the backward pass: much less "
                                    "memory, about 30% slower. Off unless memory needs it.",
                                    flag="--grad-checkpointing")
+    auto_grad_checkpointing: bool = opt(True, "Turn gradient checkpointing on by itself when the memory "
+                                        "estimate of the run does not fit the memory free on the device "
+                                        "when training starts (the worker logs why).",
+                                        flag="--auto-grad-checkpointing")
     packing: bool = opt(True, "Padding-free packing: the examples of a batch are concatenated into one "
                         "row and attention is kept within each example, so no compute is spent on padding. "
                         "Same examples per step and same token-averaged loss as padded batches; checked on "

@@ -248,6 +248,25 @@ def suggest_fix(m: MemoryInputs, available: int, grad_accum: int = 1) -> Fix | N
     return None
 
 
+FIT_SHARE = 0.9          # of the free memory a run may plan to use: the rest is margin for the estimate's error
+
+
+def checkpointing_reason(m: MemoryInputs, free: int) -> str | None:
+    """Why a run with inputs `m` should turn gradient checkpointing on, with `free` bytes free on its
+    device; None when it fits without (or has it on already)."""
+    if m.grad_checkpointing:
+        return None
+    need = estimate(m).total
+    if need <= free * FIT_SHARE:
+        return None
+    with_it = estimate(replace(m, grad_checkpointing=True)).total
+    reason = (f"gradient checkpointing turned on: the run needs about {format_bytes(need)} without it and "
+              f"{format_bytes(with_it)} with it; {format_bytes(free)} is free on the {m.device}")
+    if with_it > free * FIT_SHARE:
+        reason += " (it may still not fit: lower the batch size or max length, or use --quant 4bit)"
+    return reason + ". --no-auto-grad-checkpointing keeps it off."
+
+
 def format_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if abs(n) < 1024:

@@ -35,6 +35,7 @@ class RunHistory:
     started: float | None = None
     ended: float | None = None
     attempts: int = 0
+    warnings: list[str] = field(default_factory=list)       # what the worker chose for the user (e.g. memory)
 
     def apply(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
@@ -63,6 +64,9 @@ class RunHistory:
                     self.series[key][step] = float(value)
         elif kind == "checkpoint":
             self.checkpoints.append({"step": event.get("step"), "path": event.get("path")})
+        elif kind == "warning" and event.get("message"):
+            if event["message"] not in self.warnings:      # a resumed attempt may say it again
+                self.warnings.append(str(event["message"]))
         elif kind == "error":
             self.error = event
         elif kind == "done":

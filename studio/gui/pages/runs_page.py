@@ -7,6 +7,8 @@ sending hundreds of events a second costs the GUI a few redraws, not hundreds.
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox, QSplitter, QTabWidget, QTextBrowser, QVBoxLayout, QWidget
@@ -144,12 +146,15 @@ class RunsPage(QWidget):
         if not force and key == self._compare_drawn:
             return
         self._compare_drawn = key
-        self.compare.clear_curves()
+        labels = {}
         for run_id in ids:
             info = self.ctx.runs.infos.get(run_id)
             label = info.name if info and info.name else run_id
             if info and info.config:
                 label += f" (r={info.config.lora.rank})"
+            labels[label] = run_id
+        self.compare.retain(set(labels))
+        for label, run_id in labels.items():
             self.compare.set_series(label, self.ctx.runs.history(run_id).series["loss"])
 
     def _show_details(self, run_id: str) -> None:
@@ -169,6 +174,8 @@ class RunsPage(QWidget):
                                      f"tokens, longest {tokens.get('max')}"))
         if history.stage_times:
             rows.append(("Stage times", ", ".join(f"{k} {v:.1f} s" for k, v in history.stage_times.items())))
+        if history.warnings:
+            rows.append(("Notes", "<br>".join(html.escape(w) for w in history.warnings)))
         if history.best_eval_loss is not None:
             rows.append(("Best eval loss", f"{history.best_eval_loss:.4f}"))
         memory = history.series["mem_bytes"]

@@ -28,6 +28,7 @@ LABELS = {
     "train.epochs": "Epochs", "train.max_steps": "Max steps", "train.batch_size": "Batch size",
     "train.grad_accum": "Grad accumulation", "train.weight_decay": "Weight decay",
     "train.max_grad_norm": "Max grad norm", "train.grad_checkpointing": "Gradient checkpointing",
+    "train.auto_grad_checkpointing": "… or when memory needs it",
     "train.seed": "Seed", "train.log_every": "Log every (steps)", "train.eval_every": "Eval every (steps)",
     "train.save_every": "Save every (steps)", "train.keep_checkpoints": "Keep checkpoints",
     "train.early_stopping": "Early stopping (evals)",

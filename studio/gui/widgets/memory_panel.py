@@ -98,7 +98,8 @@ class MemoryPanel(QWidget):
         available = device.free_bytes if device else 0
         self.total.setText(f"{format_bytes(estimate.total)} needed")
         self.device.setText(f"for batches of {seq_len:,}-token sequences on {where}"
-                            + (f" ({format_bytes(available)} available)" if device else ""))
+                            + (f" ({format_bytes(available)} available)" if device else "")
+                            + (f"\n{note}" if note else ""))
         self.bar.set_values(estimate.parts(), available)
         for row, ((name, value), color) in enumerate(zip(estimate.parts(), self.theme.series())):
             swatch = QLabel("■")
