@@ -140,7 +140,7 @@ def test_checkpointing_turns_on_when_the_run_does_not_fit(home: Path, tiny_model
     assert worker.wait() == 0
     warnings = [e for e in events if e["type"] == "warning" and e.get("kind") == "memory"]
     assert len(warnings) == 1 and "gradient checkpointing turned on" in warnings[0]["message"]
-    assert "64.0 MB is free on the cpu" in warnings[0]["message"]
+    assert "64.0 MB is free on the" in warnings[0]["message"]
     speedups = [e["speedups"] for e in events if e["type"] == "log" and "speedups" in e]
     assert speedups and speedups[0]["grad_checkpointing"] is True
     assert events[-1]["type"] == "done" and events[-1]["status"] == "completed"

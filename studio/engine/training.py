@@ -39,7 +39,7 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
         raise DataError("the training data changed since this run started, so it cannot be resumed exactly",
                         hint="restore the original file, or start a new run with this config")
 
-    from studio.engine.memory_fit import checkpoint_if_needed
+    from studio.engine.memory_fit import checkpoint_if_needed, free_bytes
     from studio.engine.model_loading import (compute_dtype, keep_4bit_layers_trainable, load_model, load_tokenizer,
                                              pick_device, resolve_source)
 
@@ -52,7 +52,7 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
         source = resolve_source(config.model)
     stages.enter("load_model", f"loading {config.model.name_or_path} ({config.model.quant})")
     device = pick_device()
-    checkpoint_if_needed(config, source, device, emitter)
+    free_before_load = free_bytes(device) if config.train.auto_grad_checkpointing else None
     if device == "cpu":  # before the first large tensor: see cpu_allocator.py
         from studio.engine.cpu_allocator import return_large_frees_to_os
 
@@ -77,6 +77,7 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
     emitter.emit("data_stats", fingerprint=data_print, train_rows=len(train_records), eval_rows=len(eval_records),
                  train_examples=len(train_set), eval_examples=len(eval_set) if eval_set else 0,
                  from_cache=cached, **stats)
+    checkpoint_if_needed(config, source, device, emitter, free_before_load, stats["tokens"].get("max"))
 
     stages.enter("setup", "checking packing, attaching LoRA, building the trainer")
     packing = False

@@ -96,10 +96,12 @@ class RunManager(QObject):
 
     # ---- starting, cancelling, resuming -------------------------------------------------------
     def check_then(self, config: RunConfig, then: Callable[[RunConfig], None],
-                   on_error: Callable[[BaseException], None]) -> None:
+                   on_error: Callable[[BaseException], None], key: str) -> None:
         """`precheck` off the GUI thread (it reads the whole dataset: seconds for a large one),
-        then `then(config)` on it; `on_error(exception)` when a check fails."""
-        run_in_thread(lambda: precheck(config), lambda _result: then(config), on_error, key=f"precheck-{id(self)}")
+        then `then(config)` on it; `on_error(exception)` when a check fails. A newer check with the
+        same `key` (one per caller: Train, the sweep) supersedes an older one."""
+        run_in_thread(lambda: precheck(config), lambda _result: then(config), on_error,
+                      key=f"precheck-{key}-{id(self)}")
 
     def start(self, config: RunConfig, checked: bool = False) -> tuple[str, bool]:
         """Start a run now, or queue it when one is training; (run id or queue label, started).
@@ -147,12 +149,12 @@ class RunManager(QObject):
         # The list, the buttons and the plots catch up a little later, each on a turn of the event
         # loop of its own and apart from the paint of the page the click shows: all in the click
         # that started the run, they held the window for 50-100 ms on a 2-core machine.
-        QTimer.singleShot(ANNOUNCE_MS, lambda: self._announce(run_id))
+        QTimer.singleShot(ANNOUNCE_MS, self, lambda: self._announce(run_id))
         return run_id
 
     def _announce(self, run_id: str) -> None:
         self.runs_changed.emit()
-        QTimer.singleShot(ANNOUNCE_MS, lambda: self.run_started.emit(run_id))
+        QTimer.singleShot(ANNOUNCE_MS, self, lambda: self.run_started.emit(run_id))
 
     def resume(self, run_id: str) -> None:
         if self.active_run() is not None:

@@ -67,6 +67,11 @@ def test_a_pan_by_hand_is_kept_until_a_double_click(plot: MetricPlot) -> None:
     plot._clicked(DoubleClick())
     (x0, x1), (y0, y1) = view(plot)
     assert x0 <= 1 and x1 >= 200 and y0 < 1 / 49 and y1 > 5
+    fitted = view(plot)                       # and back again with no new data (a finished run)
+    plot.plot_item.getViewBox().sigRangeChangedManually.emit([True, True])
+    plot.plot_item.setRange(xRange=(10, 20), yRange=(0, 0.2), padding=0)
+    plot._clicked(DoubleClick())
+    assert view(plot) == fitted
 
 
 def test_curves_are_reused_and_retain_removes_the_rest(plot: MetricPlot) -> None:

@@ -168,7 +168,10 @@ class LibraryPage(QWidget):
             if started == self._reads:         # no newer read since: this one is current
                 self._show_read(result)
 
-        failed = lambda exc: self.ctx.status_message.emit(f"Reading the library failed: {exc}")  # noqa: E731
+        def failed(exc: BaseException) -> None:
+            if started == self._reads:
+                self.ctx.status_message.emit(f"Reading the library failed: {exc}")
+
         run_in_thread(self._read, show, failed, key=f"library-{id(self)}")
 
     def _read(self) -> tuple[list[AdapterInfo], list[TrashEntry]]:

@@ -41,7 +41,8 @@ TRAINING_FIELDS = ["train.lr", "train.scheduler", "train.warmup", "train.epochs"
                    "train.auto_grad_checkpointing", "train.eval_every", "train.save_every", "train.keep_checkpoints",
                    "train.early_stopping", "train.weight_decay", "train.max_grad_norm", "train.log_every", "train.seed"]
 MEMORY_KEYS = {"", "model.quant", "model.dtype", "model.attn_implementation", "lora.rank", "lora.targets",
-               "lora.dora", "lora.dropout", "train.batch_size", "train.grad_checkpointing", "data.max_len"}
+               "lora.dora", "lora.dropout", "train.batch_size", "train.grad_checkpointing",
+               "train.auto_grad_checkpointing", "data.max_len"}
 YAML_FILTER = "Run config (*.yaml *.yml)"
 
 
@@ -235,9 +236,12 @@ class TrainPage(QWidget):
     # ---- training -----------------------------------------------------------------------------------
     def train(self) -> None:
         """Check the data and model off the GUI thread, then start (or queue) the run."""
+        if not self.train_button.isEnabled():      # a check is running (Ctrl+Return skips the button)
+            return
         self.train_button.setEnabled(False)
         self.status.setText("Checking the data and the model…")
-        self.ctx.runs.check_then(self.ctx.config.snapshot(), self._start_checked, self._start_refused)
+        self.ctx.runs.check_then(self.ctx.config.snapshot(), self._start_checked, self._start_refused,
+                                 key="train")
 
     def _start_refused(self, exc: BaseException) -> None:
         self.train_button.setEnabled(True)
@@ -254,7 +258,7 @@ class TrainPage(QWidget):
             return
         if started:
             self.status.setText(f"Started run {label_}.")
-            QTimer.singleShot(10, lambda: self.ctx.show_page.emit("Runs"))   # its paint on a turn of its own
+            QTimer.singleShot(10, self, lambda: self.ctx.show_page.emit("Runs"))   # its paint on a turn of its own
         else:
             self.status.setText(f"A run is training: {label_} was added to the queue.")
 

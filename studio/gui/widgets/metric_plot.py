@@ -158,6 +158,7 @@ class MetricPlot(QWidget):
     def _clicked(self, event: Any) -> None:
         if event.double():            # back to following the data
             self._follow = True
+            self._view = None          # the view shown is the person's, whatever was fitted before
             self.fit_view(force=True)
 
     def retain(self, names: set[str]) -> None:

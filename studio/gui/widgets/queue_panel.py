@@ -82,7 +82,7 @@ class QueuePanel(QWidget):
             QMessageBox.warning(self, "Cannot queue the sweep", str(exc))
 
         self.ctx.status_message.emit("Checking the data and the model…")
-        self.ctx.runs.check_then(self.ctx.config.snapshot(), queue, refused)
+        self.ctx.runs.check_then(self.ctx.config.snapshot(), queue, refused, key="sweep")
 
     def _start(self) -> None:
         if self.ctx.runs.active_run() is None:

@@ -68,28 +68,30 @@ class RunList(QTreeWidget):
         is a signal and a repaint, and this runs a few times a second during a run."""
         colors = self.theme.colors()
         blocked = self.blockSignals(True)        # text changes are not the ticks that compare_changed reports
-        for run_id, item in self.items.items():
-            history = self.runs.history(run_id)
-            info = self.runs.infos.get(run_id)
-            name = (history.done or {}).get("adapter_name") or (info.name if info and info.name else run_id)
-            steps = f"step {history.step}/{history.max_steps}" if history.max_steps else ""
-            status = STATUS_TEXT.get(history.status, history.status)
-            if history.status == "running" and history.max_steps:
-                status = f"{100 * history.step // history.max_steps}%"
-            loss = history.final_loss
-            color = colors[STATUS_COLOR.get(history.status, "muted")]
-            loss_text = f"{loss:.4f}" if loss is not None else ""
-            started = started_text(history)
-            key = "\x1f".join((name, steps, status, color, loss_text, started))
-            if item.data(0, ROW_KEY) == key:
-                continue
-            item.setData(0, ROW_KEY, key)
-            item.setText(0, name)
-            item.setToolTip(0, f"{name}\n{run_id}\n{started}\n{steps}")
-            item.setText(1, status)
-            item.setForeground(1, QBrush(QColor(color)))
-            item.setText(2, loss_text)
-        self.blockSignals(blocked)
+        try:
+            for run_id, item in self.items.items():
+                history = self.runs.history(run_id)
+                info = self.runs.infos.get(run_id)
+                name = (history.done or {}).get("adapter_name") or (info.name if info and info.name else run_id)
+                steps = f"step {history.step}/{history.max_steps}" if history.max_steps else ""
+                status = STATUS_TEXT.get(history.status, history.status)
+                if history.status == "running" and history.max_steps:
+                    status = f"{100 * history.step // history.max_steps}%"
+                loss = history.final_loss
+                color = colors[STATUS_COLOR.get(history.status, "muted")]
+                loss_text = f"{loss:.4f}" if loss is not None else ""
+                started = started_text(history)
+                key = "\x1f".join((name, steps, status, color, loss_text, started))
+                if item.data(0, ROW_KEY) == key:
+                    continue
+                item.setData(0, ROW_KEY, key)
+                item.setText(0, name)
+                item.setToolTip(0, f"{name}\n{run_id}\n{started}\n{steps}")
+                item.setText(1, status)
+                item.setForeground(1, QBrush(QColor(color)))
+                item.setText(2, loss_text)
+        finally:
+            self.blockSignals(blocked)
         self.viewport().update()
 
     def current_run(self) -> str | None:

@@ -70,6 +70,7 @@ class TokenHistogram(QWidget):
 
     def set_message(self, text: str) -> None:
         self.summary.setText(text)
+        self._drawn = True                 # numbers held back while hidden are out of date now
 
     def set_stats(self, stats: dict[str, Any], lengths: list[int], max_len: int) -> None:
         import numpy as np
