@@ -23,6 +23,7 @@ from pathlib import Path
 from studio import __version__
 from studio.core.errors import StudioError
 from studio.core.resources import resource_path
+from studio.core.worker_process import frozen_program
 
 APP_ID = "lora-studio"
 
@@ -53,10 +54,9 @@ def desktop_files(base: Path | None = None) -> DesktopFiles:
 
 def studio_command() -> list[str]:
     """How to start this install of studio from a menu (no shell, no PATH assumed)."""
-    if getattr(sys, "frozen", False):
-        from studio.core.worker_process import frozen_cli_executable
-
-        return [frozen_cli_executable()]
+    program = frozen_program()
+    if program:
+        return [program]
     script = Path(sys.executable).with_name("studio.exe" if os.name == "nt" else "studio")
     if script.is_file():
         return [str(script)]

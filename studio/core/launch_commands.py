@@ -13,8 +13,9 @@ inside the app: its lines need `pip install accelerate` on the machine that runs
 from __future__ import annotations
 
 import shlex
-import sys
 from dataclasses import dataclass
+
+from studio.core.worker_process import frozen_program  # noqa: F401 - the CLI and the dialog take it from here
 
 STRATEGIES = ("ddp", "fsdp", "deepspeed")
 
@@ -81,12 +82,3 @@ class LaunchPlan:
             return "srun " + self.torchrun()
         # accelerate needs each machine's rank, which Slurm sets per task: expand it inside the task.
         return "srun bash -c " + shlex.quote("NODE_RANK=$SLURM_NODEID " + self.accelerate())
-
-
-def frozen_program() -> str:
-    """The `studio` executable of a frozen app, or "" when running from a Python install."""
-    if not getattr(sys, "frozen", False):
-        return ""
-    from studio.core.worker_process import frozen_cli_executable
-
-    return frozen_cli_executable()

@@ -25,14 +25,18 @@ FORCE_STOP_AFTER_S = 60.0
 
 
 def worker_command(*args: str) -> list[str]:
-    if getattr(sys, "frozen", False):
-        return [frozen_cli_executable(), "--worker", *args]
+    program = frozen_program()
+    if program:
+        return [program, "--worker", *args]
     return [sys.executable, "-m", "studio.engine", *args]
 
 
-def frozen_cli_executable() -> str:
-    """In a frozen app, the console `studio` program beside the running one: on Windows and macOS
-    the app is also "LoRA Studio" without a console, whose workers should still have real stdio."""
+def frozen_program() -> str:
+    """In a frozen app, the console `studio` program beside the running one ("" when running from
+    a Python install): on Windows and macOS the app is also "LoRA Studio" without a console, whose
+    workers should still have real stdio."""
+    if not getattr(sys, "frozen", False):
+        return ""
     here = Path(sys.executable)
     sibling = here.with_name("studio.exe" if os.name == "nt" else "studio")
     return str(sibling) if sibling.is_file() else str(here)

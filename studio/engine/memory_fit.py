@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from studio.core.config import RunConfig
+from studio.core.device import cpu_device
 from studio.core.memory import checkpointing_reason, inputs_from
 from studio.core.model_info import inspect_model
 from studio.engine.worker_io import Emitter
@@ -34,9 +35,7 @@ def free_bytes(device: str) -> int | None:
 
         return int(torch.cuda.mem_get_info()[0])
     if device == "cpu":
-        import psutil
-
-        return int(psutil.virtual_memory().available)
+        return cpu_device().free_bytes          # what the Train page's estimate is checked against
     return None
 
 

@@ -45,6 +45,11 @@ class _Job(QRunnable):
             pass
 
 
+def invalidate(key: str) -> None:
+    """Make the results of jobs with `key` that are still running stale: they are dropped."""
+    _generation[key] = _generation.get(key, 0) + 1
+
+
 def run_in_thread(fn: Callable[[], Any], on_done: Callable[[Any], None],
                   on_error: Callable[[BaseException], None], key: str = "") -> None:
     generation = _generation.get(key, 0) + 1

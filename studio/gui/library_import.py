@@ -31,7 +31,6 @@ def convert_pickle(folder: Path) -> None:
 
 class ImportFlow(QObject):
     finished = Signal(str)          # the new adapter's name; "" when nothing was imported
-    started = Signal(str)
 
     def __init__(self, workspace: Workspace, banner: MessageBanner, parent: QWidget) -> None:
         super().__init__(parent)
@@ -39,7 +38,6 @@ class ImportFlow(QObject):
         self.banner = banner
         self.parent_widget = parent
         self.busy = False
-        self.last: ImportResult | None = None
 
     def ask_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.parent_widget, "Import a PEFT adapter folder", str(Path.home()))
@@ -57,14 +55,12 @@ class ImportFlow(QObject):
             return
         self.busy = True
         self.banner.show_message(f"Importing {source.name}…", str(source), level="warn")
-        self.started.emit(str(source))
         ws = self.workspace
         run_in_thread(lambda: import_adapter(ws, source, allow_pickle=allow_pickle, converter=convert_pickle),
                       self._done, lambda exc: self._failed(exc, source), key=f"import-{id(self)}")
 
     def _done(self, result: ImportResult) -> None:
         self.busy = False
-        self.last = result
         base = result.base
         details = [f"Imported {result.source} as {result.name}."]
         if result.converted_pickle:

@@ -7,9 +7,7 @@ from PySide6.QtCore import QByteArray, QSize, Qt
 from PySide6.QtGui import QIcon, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
-from studio.core.resources import read_text, resources_dir
-
-__all__ = ["icon", "read_text", "resources_dir"]
+from studio.core.resources import read_text
 
 
 def icon(name: str, color: str, size: int = 20) -> QIcon:

@@ -30,10 +30,9 @@ from studio.core.config import RunConfig
 from studio.core.demo_data import demo_config
 from studio.core.run_setup import create_run
 from studio.core.runs import EVENTS
-from studio.gui.screenshots import wait_until
+from studio.gui.screenshots import WINDOW_SIZE, settle, wait_until
 
 PROBE_MS = 2
-WINDOW_SIZE = (1440, 900)
 
 
 class StallProbe(QObject):
@@ -97,7 +96,7 @@ def follow_run(ctx: Any, window: Any, start: Any, timeout_s: float, page: str = 
     """Start a run with `start()` from `page`, probe the event loop until it ends; figures and event counts."""
     runs_page = window.page("Runs")
     window.show_page(page)
-    wait_until(lambda: False, 2.0, step_ms=50)          # let the page settle: its own work is not the run's
+    settle(2000)          # let the page settle: its own work is not the run's
     events: list[tuple[float, str]] = []
     ctx.runs.run_event.connect(lambda _rid, e: events.append((time.perf_counter(), e.get("type", "?") + (
         ":" + e["name"] if e.get("type") == "stage" else ""))))
@@ -224,7 +223,7 @@ def measure(home: Path, points: int, flood_rate: float, flood_seconds: float, tr
         window.build_remaining_pages()
         data_page = window.page("Data")                  # its token preview (a worker) draws a histogram when done
         wait_until(lambda: data_page.preview is None or not data_page.preview.running, 120)
-        wait_until(lambda: False, 2.0, step_ms=50)       # the pages settle, as they do in the app
+        settle(2000)       # the pages settle, as they do in the app
         freeze_start_up_objects()
         result: dict[str, Any] = {"window": list(WINDOW_SIZE), "platform": _platform()}
         result["idle"] = _idle(3.0)
@@ -241,7 +240,7 @@ def _idle(seconds: float) -> dict[str, Any]:
     """The probe with nothing to do: the floor the other figures stand on (timer and OS noise)."""
     probe = StallProbe()
     probe.start()
-    wait_until(lambda: False, seconds, step_ms=100)
+    settle(int(seconds * 1000))
     probe.stop()
     return probe.summary()
 

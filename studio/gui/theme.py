@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QSettings, QStandardPaths, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
-from studio.gui.resources import read_text
+from studio.core.resources import read_text
 
 CHOICES = ("system", "light", "dark")
 SERIES_LIGHT = ["#2f6feb", "#e8590c", "#2b8a3e", "#c2255c", "#7048e8", "#0c8599", "#a61e4d", "#5c940d"]

@@ -60,8 +60,8 @@ class TrainingClient(QObject):
             if crashed:
                 detail = "it was killed by a signal (kill -9, or the system ran out of memory)"
             else:
-                last = self.task.stderr_tail.strip().splitlines()
-                detail = f"exit code {code}" + (f"; last output: {last[-1]}" if last else "")
+                last = self.task.last_stderr_line()
+                detail = f"exit code {code}" + (f"; last output: {last}" if last else "")
             for event in record_crash(self.run_dir, detail):
                 self._on_event(event)
         self.ended.emit(self.history.status)

@@ -95,20 +95,23 @@ class WorkerTask(QObject):
         if self.running:
             self.process.kill()
 
-    def _read_stdout(self) -> None:
+    def _read_stdout(self, at_exit: bool = False) -> None:
+        """Queue the complete lines read so far (at exit, also a last line without its newline)."""
         self._buffer += bytes(self.process.readAllStandardOutput().data())
+        if at_exit and self._buffer.strip():
+            self._buffer += b"\n"
         *lines, self._buffer = self._buffer.split(b"\n")
         self._pending.extend(lines)
-        self._drain(SLICE_S)
+        self._drain()
 
     def _drain_later(self) -> None:
         self._drain_scheduled = False
-        self._drain(SLICE_S)
+        self._drain()
 
-    def _drain(self, budget_s: float) -> None:
-        """Emit pending events in order for at most budget_s, then continue on the next turn of the
+    def _drain(self) -> None:
+        """Emit pending events in order for at most SLICE_S, then continue on the next turn of the
         event loop; `finished` is emitted after the last event of a process that ended."""
-        deadline = time.perf_counter() + budget_s
+        deadline = time.perf_counter() + SLICE_S
         while self._pending:
             if time.perf_counter() > deadline:
                 if not self._drain_scheduled:
@@ -128,6 +131,11 @@ class WorkerTask(QObject):
             self._exit = None
             self.finished.emit(code, crashed)
 
+    def last_stderr_line(self) -> str:
+        """The worker's last line on stderr ("" if none): what to show when it stopped unexpectedly."""
+        lines = self.stderr_tail.strip().splitlines()
+        return lines[-1] if lines else ""
+
     def _read_stderr(self) -> None:
         text = bytes(self.process.readAllStandardError().data()).decode("utf-8", errors="replace")
         self.stderr_tail = (self.stderr_tail + text)[-STDERR_TAIL_CHARS:]
@@ -136,13 +144,8 @@ class WorkerTask(QObject):
                 fh.write(text)
 
     def _finished(self, code: int, status: QProcess.ExitStatus) -> None:
-        self._buffer += bytes(self.process.readAllStandardOutput().data())
-        if self._buffer.strip():
-            self._buffer += b"\n"
-        *lines, self._buffer = self._buffer.split(b"\n")
-        self._pending.extend(lines)
         self._exit = (code, status == QProcess.ExitStatus.CrashExit)
-        self._drain(SLICE_S)       # `finished` follows the last event, once the backlog is handled
+        self._read_stdout(at_exit=True)     # `finished` follows the last event, once the backlog is handled
 
     def _error(self, error: QProcess.ProcessError) -> None:
         if error == QProcess.ProcessError.FailedToStart:

@@ -125,7 +125,7 @@ class CombineDialog(QDialog):
         else:
             self.stage.setText("")
             self.banner.show_message("The combination failed", str(error.get("message") or f"exit code {code}: "
-                                     + (self.task.stderr_tail.strip().splitlines() or [""])[-1]),
+                                     + self.task.last_stderr_line()),
                                      str(error.get("hint", "")), level="error")
 
     def reject(self) -> None:

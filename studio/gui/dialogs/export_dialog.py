@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QFil
 
 from studio.core.adapter_export import export_adapter
 from studio.core.errors import StudioError
-from studio.core.export_plan import DEFAULT_SHARD_SIZE, ExportPlan, decimal_size, plan_export
+from studio.core.export_plan import DEFAULT_SHARD_SIZE, decimal_size, plan_export
 from studio.core.library import AdapterInfo
 from studio.core.memory import format_bytes
 from studio.core.workspace import Workspace
@@ -43,7 +43,6 @@ class ExportDialog(QDialog):
         self.adapter = adapter
         self.theme = theme
         self.task: WorkerTask | None = None
-        self.plan: ExportPlan | None = None
         self.out: Path | None = None
         self.status = ""                          # "", running, completed, failed, cancelled
 
@@ -168,13 +167,12 @@ class ExportDialog(QDialog):
                           self._adapter_done, self._adapter_failed, key=f"export-{id(self)}")
             return
         try:
-            self.plan = plan_export(self.workspace, str(self.adapter.path), out=out, dtype=self.dtype.currentData(),
-                                    shard_size=self.shard.text().strip() or DEFAULT_SHARD_SIZE,
-                                    verify=self.verify.isChecked(), base=self.base.text().strip())
+            plan = plan_export(self.workspace, str(self.adapter.path), out=out, dtype=self.dtype.currentData(),
+                               shard_size=self.shard.text().strip() or DEFAULT_SHARD_SIZE,
+                               verify=self.verify.isChecked(), base=self.base.text().strip())
         except StudioError as exc:
             self._show_error("The export cannot start", exc.message, exc.hint)
             return
-        plan = self.plan
         self.out = plan.out
         size = f", about {format_bytes(plan.estimated_bytes)}" if plan.estimated_bytes else ""
         notes = "".join(f"\nNote: {w}" for w in plan.warnings)
@@ -247,9 +245,8 @@ class ExportDialog(QDialog):
         elif error:
             self._show_error("The export failed", str(error.get("message", "")), str(error.get("hint", "")))
         else:
-            last = task.stderr_tail.strip().splitlines()[-1:] or [""]
             self._show_error("The export worker stopped unexpectedly",
-                             f"exit code {code}" + (" (killed or crashed)" if crashed else "") + f": {last[0]}",
+                             f"exit code {code}" + (" (killed or crashed)" if crashed else "") + f": {task.last_stderr_line()}",
                              "nothing was written; try again, or run `studio export` in a terminal to see the "
                              "whole output")
 

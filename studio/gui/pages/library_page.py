@@ -21,7 +21,7 @@ from studio.core.library import AdapterInfo, list_adapters, search_adapters
 from studio.core.library_ops import TrashEntry, delete_adapter, empty_trash, list_trash, rename_adapter, \
     restore_adapter, set_notes, set_tags
 from studio.gui.app_context import AppContext
-from studio.gui.background import run_in_thread
+from studio.gui.background import invalidate, run_in_thread
 from studio.gui.dialogs.compare_dialog import CompareDialog
 from studio.gui.dialogs.export_dialog import ExportDialog
 from studio.gui.library_import import ImportFlow
@@ -44,10 +44,6 @@ class LibraryPage(QWidget):
         self.setObjectName("page")
         self.ctx = ctx
         self.adapters: list[AdapterInfo] = []
-        self.export_dialog: ExportDialog | None = None
-        self.compare_dialog: CompareDialog | None = None
-        self.combine_dialog: QWidget | None = None
-        self.card_name = ""
         self.banner = MessageBanner()
         self.importer = ImportFlow(ctx.workspace, self.banner, self)
         self.importer.finished.connect(self._imported)
@@ -139,7 +135,7 @@ class LibraryPage(QWidget):
         ctx.runs.run_ended.connect(lambda _run_id, _status: self._refresh_if_shown())
         ctx.theme.changed.connect(self._restyle)
         self._restyle()
-        self._reads = 0                 # reads of the disk started; a background one shows only if still the last
+        self._read_key = f"library-{id(self)}"
         self.refresh()
 
     # ---- reading -------------------------------------------------------------------------------------
@@ -154,25 +150,17 @@ class LibraryPage(QWidget):
 
     def refresh(self) -> None:
         """Re-read the library and the trash from disk now (the folders are the truth): after an
-        action of this page, whose result must show at once."""
-        self._reads += 1
+        action of this page, whose result must show at once. A background read still running is
+        older than this one: its result is dropped."""
+        invalidate(self._read_key)
         self._show_read(self._read())
 
     def refresh_in_background(self) -> None:
         """Re-read off the GUI thread: every adapter folder is walked for its size, 0.1-0.4 s for a
         few dozen adapters, which held the window each time the page was shown."""
-        self._reads += 1
-        started = self._reads
-
-        def show(result: tuple[list[AdapterInfo], list[TrashEntry]]) -> None:
-            if started == self._reads:         # no newer read since: this one is current
-                self._show_read(result)
-
-        def failed(exc: BaseException) -> None:
-            if started == self._reads:
-                self.ctx.status_message.emit(f"Reading the library failed: {exc}")
-
-        run_in_thread(self._read, show, failed, key=f"library-{id(self)}")
+        run_in_thread(self._read, self._show_read,
+                      lambda exc: self.ctx.status_message.emit(f"Reading the library failed: {exc}"),
+                      key=self._read_key)
 
     def _read(self) -> tuple[list[AdapterInfo], list[TrashEntry]]:
         return list_adapters(self.ctx.workspace.adapters_dir), list_trash(self.ctx.workspace)
@@ -195,7 +183,8 @@ class LibraryPage(QWidget):
             self.table.select_names([self.table.proxy.index(0, 0).data(Qt.ItemDataRole.UserRole)])
 
     def select(self, name: str) -> None:
-        self.show_trash(False)
+        if self.stack.currentWidget() is self.trash:
+            self.show_trash(False)
         self.table.select_names([name])
 
     def selected(self) -> list[AdapterInfo]:
@@ -218,7 +207,6 @@ class LibraryPage(QWidget):
 
     def _load_card(self, name: str) -> None:
         ws = self.ctx.workspace
-        self.card_name = name
         run_in_thread(lambda: lineage_card(ws, name), self.card.show_card,
                       lambda exc: self.card.show_card(None, str(exc)), key=f"lineage-{id(self)}")
 
@@ -267,7 +255,6 @@ class LibraryPage(QWidget):
         if self._act(f"change the tags of {info.name}",
                      lambda: set_tags(self.ctx.workspace, info.name, add=add, remove=remove)) is not None:
             self.refresh()
-            self._load_card(info.name)
 
     def edit_notes(self, text: str | None = None) -> None:
         chosen = self.selected()
@@ -280,7 +267,6 @@ class LibraryPage(QWidget):
                 return
         if self._act(f"save the notes of {info.name}", lambda: set_notes(self.ctx.workspace, info.name, text)):
             self.refresh()
-            self._load_card(info.name)
 
     def delete(self, confirm: bool = True) -> None:
         names = self.table.selected_names()
@@ -351,17 +337,17 @@ class LibraryPage(QWidget):
         chosen = [a for a in self.selected() if not a.broken]
         if len(chosen) != 2:
             return None
-        self.compare_dialog = CompareDialog(chosen[0], chosen[1], self.ctx.theme, self)
-        self.compare_dialog.show()
-        return self.compare_dialog
+        dialog = CompareDialog(chosen[0], chosen[1], self.ctx.theme, self)     # the page, its parent, keeps it
+        dialog.show()
+        return dialog
 
     def export(self) -> ExportDialog | None:
         chosen = self.selected()
         if len(chosen) != 1 or chosen[0].broken:
             return None
-        self.export_dialog = ExportDialog(self.ctx.workspace, chosen[0], self.ctx.theme, self)
-        self.export_dialog.show()
-        return self.export_dialog
+        dialog = ExportDialog(self.ctx.workspace, chosen[0], self.ctx.theme, self)
+        dialog.show()
+        return dialog
 
     def combine(self) -> QWidget | None:
         from studio.gui.dialogs.combine_dialog import CombineDialog
@@ -371,7 +357,6 @@ class LibraryPage(QWidget):
             return None
         dialog = CombineDialog(self.ctx.workspace, chosen, self)
         dialog.combined.connect(self._imported)
-        self.combine_dialog = dialog
         dialog.show()
         return dialog
 

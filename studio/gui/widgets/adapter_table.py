@@ -153,7 +153,6 @@ class AdapterTable(QTableView):
         self.source.set_adapters(adapters)
         self.selectionModel().blockSignals(False)
         self.select_names(keep)
-        self.selection_changed.emit(self.selected_names())
 
     def info(self, name: str) -> AdapterInfo | None:
         return next((a for a in self.source.adapters if a.name == name), None)
@@ -166,17 +165,25 @@ class AdapterTable(QTableView):
         return [info for name in self.selected_names() if (info := self.info(name)) is not None]
 
     def select_names(self, names: list[str]) -> None:
+        """Select these rows; `selection_changed` is sent once, not for each step (each one made
+        the Library page read a lineage card from disk)."""
         model = self.selectionModel()
-        model.clearSelection()
-        flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
-        first = True
-        for row in range(self.proxy.rowCount()):
-            index = self.proxy.index(row, 0)
-            if index.data(NAME_ROLE) in names:
-                if first:
-                    self.setCurrentIndex(index)       # also scrolls to it; selects the row
-                    first = False
-                model.select(index, flags)
+        model.blockSignals(True)
+        try:
+            model.clearSelection()
+            flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+            first = True
+            for row in range(self.proxy.rowCount()):
+                index = self.proxy.index(row, 0)
+                if index.data(NAME_ROLE) in names:
+                    if first:
+                        self.setCurrentIndex(index)       # also scrolls to it; selects the row
+                        first = False
+                    model.select(index, flags)
+        finally:
+            model.blockSignals(False)
+        self.viewport().update()
+        self.selection_changed.emit(self.selected_names())
 
     def row_of(self, name: str) -> int:
         for row in range(self.proxy.rowCount()):

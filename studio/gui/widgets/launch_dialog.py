@@ -137,13 +137,13 @@ class LaunchDialog(QDialog):
         return LaunchPlan(config=self.path.text().strip(), gpus_per_node=self.gpus.value(), nodes=self.nodes.value(),
                           strategy=str(self.strategy.currentData()), home=shared_home, program=frozen_program())
 
-    def command(self, kind: str) -> str:
-        plan = self.plan()
-        return {"torchrun": plan.torchrun, "accelerate": plan.accelerate, "slurm": plan.slurm}[kind]()
+    def command(self, kind: str, plan: LaunchPlan | None = None) -> str:
+        return getattr(plan or self.plan(), kind)()          # the KINDS are LaunchPlan's method names
 
     def refresh(self) -> None:
+        plan = self.plan()                                    # once per edit, not once per tab
         for kind, text in self.texts.items():
-            text.setPlainText(self.command(kind))
+            text.setPlainText(self.command(kind, plan))
         self.strategy.setToolTip(STRATEGY_HELP[str(self.strategy.currentData())])
 
     def check_config(self) -> bool:
@@ -163,7 +163,6 @@ class LaunchDialog(QDialog):
             self.status.setText("Choose where to save the config first.")
             return False
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
             save_config(self.ctx.config.config, path,
                         header=f"LoRA Studio run config\nOn several GPUs: studio launch --config {path}")
         except OSError as exc:

@@ -15,6 +15,8 @@ from studio.gui.theme import Theme
 from studio.gui.widgets.metric_plot import MetricPlot
 
 GiB = 1024 ** 3
+SINGLE_SERIES = {"lr": ("lr", "lr"), "grad_norm": ("grad norm", "grad_norm"),        # plot: (curve, series)
+                 "speed": ("tokens/s", "tokens_per_s"), "memory": ("memory", "mem_bytes")}
 
 
 class RunPlots(QWidget):
@@ -61,20 +63,15 @@ class RunPlots(QWidget):
         series = history.series
         plot = getattr(self, name)
         plot.x_end = history.max_steps if history.status in ("created", "running") and history.max_steps else None
-        if name == "loss":
-            self.loss.set_series("train", series["loss"])
-            if series["eval_loss"]:
-                self.loss.set_series("eval", series["eval_loss"], dashed=True, points=True)
-            elif "eval" in self.loss.curves:
-                self.loss.retain({"train"})
-        elif name == "lr":
-            self.lr.set_series("lr", series["lr"])
-        elif name == "grad_norm":
-            self.grad_norm.set_series("grad norm", series["grad_norm"])
-        elif name == "speed":
-            self.speed.set_series("tokens/s", series["tokens_per_s"])
-        else:
-            self.memory.set_series("memory", series["mem_bytes"])
+        if name != "loss":
+            curve, key = SINGLE_SERIES[name]
+            plot.set_series(curve, series[key])
+            return
+        plot.set_series("train", series["loss"])
+        if series["eval_loss"]:
+            plot.set_series("eval", series["eval_loss"], dashed=True, points=True)
+        elif "eval" in plot.curves:
+            plot.retain({"train"})
 
     def clear(self) -> None:
         self._drawn.clear()
