@@ -29,6 +29,8 @@ def opt(default: Any = dataclasses.MISSING, help: str = "", *, flag: str | None 
 QUANT_CHOICES = ("none", "4bit", "8bit")
 DTYPE_CHOICES = ("auto", "bf16", "fp16", "fp32")
 FORMAT_CHOICES = ("auto", "chat", "sharegpt", "alpaca", "completion", "text")
+TEXT_UNIT_CHOICES = ("paragraph", "line", "document")
+REASONING_CHOICES = ("template", "inline", "drop")
 SCHEDULER_CHOICES = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts",
                      "polynomial", "inverse_sqrt")
 
@@ -48,6 +50,9 @@ class ModelOptions:
                                   "turn it on only for a model you trust.", flag="--trust-remote-code")
     allow_pickle: bool = opt(False, "Allow loading .bin/.pt (pickle) weights, which can run code. "
                              "Off by default: only safetensors are loaded.", flag="--allow-pickle")
+    chat_template: str = opt("", "A Jinja chat template file (.jinja) to use instead of the tokenizer's "
+                             "own, e.g. one that renders tools or reasoning; it is saved with the adapter.",
+                             flag="--chat-template")
     attn_implementation: str = opt("sdpa", "Attention kernel: sdpa (PyTorch), eager, or "
                                    "flash_attention_2 when installed.", flag="--attn",
                                    choices=("sdpa", "eager", "flash_attention_2"))
@@ -76,6 +81,14 @@ class DataOptions:
                               flag="--skip-bad-rows")
     system_prompt: str = opt("", "System prompt added to chat records that have none.",
                              flag="--system-prompt")
+    text_unit: str = opt("paragraph", "What one document of a .txt file is: paragraph (documents "
+                         "separated by blank lines), line (one document per line) or document (the whole "
+                         "file). Each document ends with the end-of-text token.", flag="--text-unit",
+                         choices=TEXT_UNIT_CHOICES)
+    reasoning: str = opt("template", "What to do with the assistant's reasoning (reasoning_content, "
+                         "reasoning or thinking fields): template (pass it to the chat template, which must "
+                         "render it), inline (write it into the answer as <think>...</think>), or drop "
+                         "(train on the answers without it).", flag="--reasoning", choices=REASONING_CHOICES)
     seed: int = opt(42, "Seed of the train/eval split.", flag="--split-seed", min=0)
     cache_tokenized: bool = opt(True, "Keep the tokenized data in the workspace cache (cache/tokenized), "
                                 "keyed by the data's content, the tokenizer, max_len and loss_on, so the "

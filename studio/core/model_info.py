@@ -234,3 +234,25 @@ def check_model_safety(info: ModelInfo, options: "ModelOptions") -> None:
             f"{options.name_or_path} needs custom Python code shipped with the model (auto_map in "
             "config.json), which is not run by default",
             hint="pass --trust-remote-code if you trust this model's authors")
+
+
+def read_chat_template(path: str) -> str:
+    """The text of a --chat-template file: a Jinja template as Hugging Face tokenizers store it
+    (chat_template.jinja), or a tokenizer_config.json holding one."""
+    file = Path(path).expanduser()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"cannot read the chat template file {file}: {exc}",
+                         hint="pass a .jinja file with --chat-template (model.chat_template)") from None
+    if file.suffix == ".json":
+        try:
+            text = json.loads(text).get("chat_template")
+        except (ValueError, AttributeError):
+            text = None
+        if not isinstance(text, str):
+            raise ModelError(f"{file} holds no chat_template text", hint="pass the template as a .jinja file")
+    if "{" not in text:
+        raise ModelError(f"{file} does not look like a Jinja chat template (no {{ }} or {{% %}})",
+                         hint="pass a .jinja file such as a model's chat_template.jinja")
+    return text

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from studio.core.config import RunConfig
 from studio.core.config_io import save_config
-from studio.core.datasets import ImportReport, import_dataset, require_clean
+from studio.core.datasets import ImportReport, import_options, require_clean
 from studio.core.errors import ModelError
-from studio.core.model_info import ModelInfo, check_model_safety, find_model_folder, inspect_model, looks_like_path
+from studio.core.model_info import (ModelInfo, check_model_safety, find_model_folder, inspect_model, looks_like_path,
+                                    read_chat_template)
 from studio.core.runs import RUN_CONFIG
 from studio.core.workspace import Workspace, check_name, slug
 
@@ -30,11 +31,12 @@ def precheck(config: RunConfig) -> tuple[ImportReport, ModelInfo | None]:
     config.validate()
     if config.name:
         check_name(config.name, "adapter name (--name)")
-    report = import_dataset(config.data.path, config.data.format, config.data.columns, config.data.system_prompt)
+    report = import_options(config.data)
     require_clean(report, config.data.skip_bad_rows)
     if config.data.eval_path:
-        require_clean(import_dataset(config.data.eval_path, config.data.format, config.data.columns,
-                                     config.data.system_prompt), config.data.skip_bad_rows)
+        require_clean(import_options(config.data, config.data.eval_path), config.data.skip_bad_rows)
+    if config.model.chat_template:
+        read_chat_template(config.model.chat_template)
     folder = find_model_folder(config.model.name_or_path, config.model.revision)
     if folder is None:
         if looks_like_path(config.model.name_or_path):
@@ -55,6 +57,8 @@ def create_run(workspace: Workspace, config: RunConfig) -> Path:
         section.path = str(Path(section.path).expanduser().resolve())
         if section.eval_path:
             section.eval_path = str(Path(section.eval_path).expanduser().resolve())
+    if config.model.chat_template:
+        config.model.chat_template = str(Path(config.model.chat_template).expanduser().resolve())
     model_path = Path(config.model.name_or_path).expanduser()
     if model_path.exists():
         config.model.name_or_path = str(model_path.resolve())

@@ -13,25 +13,36 @@ import hashlib
 import json
 import random
 from pathlib import Path
+from typing import Any
 
-from studio.core.datasets.formats import FIELDS, RowProblem, check_mapping, detect_format, normalise
-from studio.core.datasets.readers import RawRow, read_rows
-from studio.core.datasets.records import ImportReport, Record, RowError
+from studio.core.datasets.formats import FIELDS, check_mapping, detect_format, normalise, used_columns
+from studio.core.datasets.messages import REASONING_MODES, FieldUse
+from studio.core.datasets.problems import ModalityProblem, RowProblem
+from studio.core.datasets.readers import TEXT_UNITS, RawRow, read_rows
+from studio.core.datasets.records import ImportReport, Record, RowError, describe_turns
+from studio.core.datasets.refusals import refuse_other_purposes
 from studio.core.errors import DataError
 
-__all__ = ["FIELDS", "ImportReport", "Record", "RowError", "fingerprint", "import_dataset",
-           "split_records", "require_clean"]
+__all__ = ["FIELDS", "REASONING_MODES", "TEXT_UNITS", "ImportReport", "Record", "RowError", "describe_turns",
+           "fingerprint", "import_dataset", "import_options", "split_records", "require_clean"]
 
 DETECT_SAMPLE = 50
 
 
+def import_options(data: Any, path: str = "") -> ImportReport:
+    """import_dataset with every setting of a DataOptions (config.data), for `path` or data.path."""
+    return import_dataset(path or data.path, data.format, data.columns, data.system_prompt,
+                          text_unit=data.text_unit, reasoning=data.reasoning)
+
+
 def import_dataset(path: str | Path, fmt: str = "auto", columns: dict[str, str] | None = None,
-                   system_prompt: str = "") -> ImportReport:
+                   system_prompt: str = "", *, text_unit: str = "paragraph",
+                   reasoning: str = "template") -> ImportReport:
     path = Path(path).expanduser()
     columns = dict(columns or {})
     if fmt != "auto" and fmt not in FIELDS:
         raise DataError(f"unknown dataset format {fmt!r}", hint=f"use auto or one of: {', '.join(FIELDS)}")
-    kind, rows = read_rows(path)
+    kind, rows = read_rows(path, text_unit)
     items = list(rows)
     good = [item for item in items if isinstance(item, RawRow)]
     available = sorted({k for item in good if isinstance(item.data, dict) for k in item.data})
@@ -42,6 +53,7 @@ def import_dataset(path: str | Path, fmt: str = "auto", columns: dict[str, str] 
             return report
         raise DataError(f"{path} holds no records", hint="add examples to the file")
     detected = fmt == "auto"
+    refuse_other_purposes(path, [item.data for item in good], columns, detected)
     if kind == "text" and fmt == "auto":
         fmt = "text"
     elif fmt == "auto":
@@ -55,18 +67,47 @@ def import_dataset(path: str | Path, fmt: str = "auto", columns: dict[str, str] 
     check_mapping(fmt, columns, set(available))
     report = ImportReport(str(path), kind, fmt, detected, rows_total=len(items), columns=available,
                           mapping=dict(columns))
+    use = FieldUse()
     for item in items:
         if isinstance(item, RowError):
             report.errors.append(item)
             continue
+        row_use = FieldUse()
         try:
-            record = normalise(item.data, fmt, columns, system_prompt)
+            record = normalise(item.data, fmt, columns, system_prompt, row_use, reasoning)
+        except ModalityProblem as problem:
+            where = f"{path.name}:{item.line}" if item.unit == "line" else f"{path.name}: row {item.line}"
+            raise DataError(f"{where}: {problem.detail}: the dataset holds {problem.modality}, and LoRA Studio "
+                            "trains text-only language models", hint="use a text-only dataset; LoRA Studio cannot "
+                            f"train on {problem.modality}, and dropping them would train on the text alone") from None
         except RowProblem as problem:
             report.errors.append(RowError(path.name, item.line, problem.category, problem.detail, item.unit))
             continue
         record.source = f"{path.name}:{item.line}" if item.unit == "line" else f"{path.name}: row {item.line}"
         report.records.append(record)
+        use.merge(row_use)
+        use.counts["records_with_tools"] += bool(record.tools)
+    report.turns = {k: v for k, v in use.counts.items() if v}
+    report.warnings = _warnings(report, kind, fmt, columns, use, text_unit)
     return report
+
+
+def _warnings(report: ImportReport, kind: str, fmt: str, columns: dict[str, str], use: FieldUse,
+              text_unit: str) -> list[str]:
+    """What the file holds that training will not use, in words (data check, train, the Data page)."""
+    out = []
+    unused = [c for c in report.columns if c not in used_columns(fmt, columns)] if kind != "text" else []
+    if unused:
+        out.append(f"column{'s' * (len(unused) > 1)} not used for training: {', '.join(unused)} "
+                   f"(the {fmt} format reads {', '.join(sorted(used_columns(fmt, columns)))})")
+    if use.unused:
+        fields = ", ".join(f"{key!r} ({count:,} turns)" for key, count in use.unused.most_common())
+        out.append(f"turn fields not used for training: {fields}")
+    if kind == "text" and text_unit == "paragraph" and len(report.records) == 1 \
+            and (report.records[0].text or "").count("\n") >= 2:
+        out.append("the whole .txt file is one document (it has no blank lines): if each line is a document, "
+                   "use --text-unit line")
+    return out
 
 
 def require_clean(report: ImportReport, allow_skip: bool) -> None:

@@ -1,12 +1,14 @@
 """Detecting a dataset's format and normalising each row to a `Record`.
 
 Formats (the names users know from LLaMA-Factory, Axolotl and TRL):
-    chat        {"messages": [{"role": "user", "content": ...}, ...]}            (OpenAI)
-    sharegpt    {"conversations": [{"from": "human", "value": ...}, ...]}        (ShareGPT)
-    alpaca      {"instruction": ..., "input": ..., "output": ..., "system": ...} (Alpaca)
-    completion  {"prompt": ..., "completion": ...} and question/answer, query/response, ...
-    text        {"text": ...} or a .txt file                                     (pre-training)
-Alpaca and ShareGPT become chat records, so they are rendered with the tokenizer's template.
+    chat        {"messages": [{"role": "user", "content": ...}, ...], "tools": [...]}   (OpenAI, TRL, Axolotl)
+    sharegpt    {"conversations": [{"from": "human", "value": ...}, ...], "tools": "..."} (ShareGPT, LLaMA-Factory)
+    alpaca      {"instruction": ..., "input": ..., "output": ..., "system": ...}      (Alpaca)
+    completion  {"prompt": ..., "completion": ...} and question/answer, query/response, ...;
+                with lists of turns it is TRL's conversational prompt-completion layout
+    text        {"text": ...} or a .txt file                                          (pre-training)
+Alpaca, ShareGPT and conversational prompt-completion become chat records, rendered with the
+tokenizer's template. The turns themselves are read by `messages.conversation`.
 """
 
 from __future__ import annotations
@@ -14,13 +16,17 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from studio.core.datasets.messages import FieldUse, conversation, tool_list
+from studio.core.datasets.problems import RowProblem
 from studio.core.datasets.records import Record
 from studio.core.errors import DataError
 
+__all__ = ["FIELDS", "REQUIRED", "RowProblem", "check_mapping", "detect_format", "normalise", "used_columns"]
+
 # The fields each format reads; a column mapping renames file columns to these.
 FIELDS: dict[str, tuple[str, ...]] = {
-    "chat": ("messages", "system"),
-    "sharegpt": ("conversations", "system"),
+    "chat": ("messages", "system", "tools"),
+    "sharegpt": ("conversations", "system", "tools"),
     "alpaca": ("instruction", "input", "output", "system", "history"),
     "completion": ("prompt", "completion"),
     "text": ("text",),
@@ -32,18 +38,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 # Column pairs that mean prompt/completion in common datasets.
 COMPLETION_ALIASES = [("question", "answer"), ("query", "response"), ("input", "output"),
                       ("source", "target"), ("prompt", "response"), ("instruction", "response")]
-ROLES = ("system", "user", "assistant")
-SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                  "model": "assistant", "bot": "assistant", "chatgpt": "assistant", "system": "system"}
-
-
-class RowProblem(Exception):
-    """A row that cannot be used: category (for the summary) and detail (for the person)."""
-
-    def __init__(self, category: str, detail: str = "") -> None:
-        super().__init__(category)
-        self.category = category
-        self.detail = detail
+SYSTEM_ROLES = ("system", "developer")
 
 
 def detect_format(rows: list[dict[str, Any]], columns: dict[str, str]) -> tuple[str, dict[str, str]]:
@@ -97,6 +92,11 @@ def check_mapping(fmt: str, columns: dict[str, str], available: set[str]) -> Non
                             hint=f"its columns are: {', '.join(sorted(available))}")
 
 
+def used_columns(fmt: str, columns: dict[str, str]) -> set[str]:
+    """The file columns the format reads, after the mapping."""
+    return {columns.get(name, name) for name in FIELDS[fmt]}
+
+
 def _renamed(row: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
     if not columns:
         return row
@@ -107,8 +107,13 @@ def _renamed(row: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def normalise(row: Any, fmt: str, columns: dict[str, str], system_prompt: str = "") -> Record:
-    """One raw row to a Record, or RowProblem saying why it cannot be used."""
+def normalise(row: Any, fmt: str, columns: dict[str, str], system_prompt: str = "",
+              use: FieldUse | None = None, reasoning: str = "template") -> Record:
+    """One raw row to a Record, or RowProblem saying why it cannot be used.
+
+    `use` collects what the turns held that is not used, and the per-turn controls seen; it is
+    merged into the report only for rows that were kept."""
+    use = use if use is not None else FieldUse()
     if not isinstance(row, dict):
         raise RowProblem("not a record", f"expected an object with fields, got {type(row).__name__}")
     row = _renamed(row, columns)
@@ -116,12 +121,16 @@ def normalise(row: Any, fmt: str, columns: dict[str, str], system_prompt: str = 
         if name not in row or row[name] is None:
             raise RowProblem("missing field", f"no {name!r} (the {fmt} format needs "
                              f"{' and '.join(repr(r) for r in REQUIRED[fmt])})")
-    if fmt == "chat":
-        record = Record("chat", messages=_chat_messages(row["messages"]))
-    elif fmt == "sharegpt":
-        record = Record("chat", messages=_sharegpt_messages(row["conversations"]))
+    if fmt in ("chat", "sharegpt"):
+        field = "messages" if fmt == "chat" else "conversations"
+        record = Record("chat", messages=conversation(row[field], field, use, reasoning=reasoning))
     elif fmt == "alpaca":
         record = Record("chat", messages=_alpaca_messages(row))
+    elif fmt == "completion" and _turns(row["completion"]):   # TRL conversational prompt-completion
+        prompt = row["prompt"] if _turns(row["prompt"]) else \
+            [{"role": "user", "content": _text(row, "prompt")}]
+        record = Record("chat", messages=conversation(prompt, "prompt", use, reasoning=reasoning, context=True)
+                        + conversation(row["completion"], "completion", use, reasoning=reasoning))
     elif fmt == "completion":
         record = Record("completion", prompt=_text(row, "prompt", allow_empty=True),
                         completion=_text(row, "completion"))
@@ -130,12 +139,18 @@ def normalise(row: Any, fmt: str, columns: dict[str, str], system_prompt: str = 
     if record.kind == "chat":
         assert record.messages is not None
         system = row.get("system") if fmt != "alpaca" else None
-        if isinstance(system, str) and system.strip() and record.messages[0]["role"] != "system":
+        if isinstance(system, str) and system.strip() and record.messages[0]["role"] not in SYSTEM_ROLES:
             record.messages.insert(0, {"role": "system", "content": system})
-        if system_prompt and record.messages[0]["role"] != "system":
+        if system_prompt and record.messages[0]["role"] not in SYSTEM_ROLES:
             record.messages.insert(0, {"role": "system", "content": system_prompt})
+        if row.get("tools") not in (None, "", []):
+            record.tools = tool_list(row["tools"])
         _check_conversation(record.messages)
     return record
+
+
+def _turns(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(t, dict) for t in value)
 
 
 def _text(row: dict[str, Any], name: str, allow_empty: bool = False) -> str:
@@ -149,58 +164,12 @@ def _text(row: dict[str, Any], name: str, allow_empty: bool = False) -> str:
     return value
 
 
-def _content(value: Any, index: int) -> str:
-    if isinstance(value, list):  # OpenAI content parts: keep the text parts
-        parts = []
-        for part in value:
-            if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
-                parts.append(part["text"])
-            else:
-                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-                raise RowProblem("unsupported content", f"message {index}: content part of type {kind!r} "
-                                 "(only text is supported)")
-        value = "".join(parts)
-    if not isinstance(value, str):
-        raise RowProblem("wrong type", f"message {index}: content must be text, got {type(value).__name__}")
-    if not value.strip():
-        raise RowProblem("empty content", f"message {index} has empty content")
-    return value
-
-
-def _chat_messages(messages: Any) -> list[dict[str, str]]:
-    if not isinstance(messages, list) or not messages:
-        raise RowProblem("wrong type", "'messages' must be a non-empty list of {role, content}")
-    out = []
-    for i, msg in enumerate(messages, start=1):
-        if not isinstance(msg, dict) or "role" not in msg or "content" not in msg:
-            raise RowProblem("missing field", f"message {i} needs 'role' and 'content'")
-        role = msg["role"]
-        if role not in ROLES:
-            raise RowProblem("unknown role", f"message {i} has role {role!r}; use one of {', '.join(ROLES)}")
-        out.append({"role": role, "content": _content(msg["content"], i)})
-    return out
-
-
-def _sharegpt_messages(turns: Any) -> list[dict[str, str]]:
-    if not isinstance(turns, list) or not turns:
-        raise RowProblem("wrong type", "'conversations' must be a non-empty list of {from, value}")
-    out = []
-    for i, turn in enumerate(turns, start=1):
-        if not isinstance(turn, dict) or "from" not in turn or "value" not in turn:
-            raise RowProblem("missing field", f"turn {i} needs 'from' and 'value'")
-        role = SHAREGPT_ROLES.get(str(turn["from"]).lower())
-        if role is None:
-            raise RowProblem("unknown role", f"turn {i} is from {turn['from']!r}; use human, gpt or system")
-        out.append({"role": role, "content": _content(turn["value"], i)})
-    return out
-
-
-def _alpaca_messages(row: dict[str, Any]) -> list[dict[str, str]]:
+def _alpaca_messages(row: dict[str, Any]) -> list[dict[str, Any]]:
     instruction = _text(row, "instruction")
     extra = row.get("input")
     if extra is not None and not isinstance(extra, str):
         raise RowProblem("wrong type", f"'input' must be text, got {type(extra).__name__}")
-    messages: list[dict[str, str]] = []
+    messages: list[dict[str, Any]] = []
     system = row.get("system")
     if isinstance(system, str) and system.strip():
         messages.append({"role": "system", "content": system})
@@ -216,9 +185,15 @@ def _alpaca_messages(row: dict[str, Any]) -> list[dict[str, str]]:
     return messages
 
 
-def _check_conversation(messages: list[dict[str, str]]) -> None:
+def _check_conversation(messages: list[dict[str, Any]]) -> None:
     for i, msg in enumerate(messages[1:], start=2):
-        if msg["role"] == "system":
-            raise RowProblem("misplaced system message", f"message {i} is a system message; only the first may be")
+        if msg["role"] in SYSTEM_ROLES:
+            raise RowProblem("misplaced system message", f"message {i} is a {msg['role']} message; only the "
+                             "first may be")
     if not any(m["role"] == "assistant" for m in messages):
         raise RowProblem("no assistant message", "the conversation has no assistant answer to learn from")
+    trained = [m for m in messages if m.get("train", m["role"] == "assistant")
+               and any(t for _, _, t in m.get("train_detail", [[0, 0, True]]))]
+    if not trained:
+        raise RowProblem("nothing to train", "every assistant turn is marked not to be trained "
+                         "(weight 0 / train false)")

@@ -46,15 +46,22 @@ def file_type(path: Path) -> str:
     return kind
 
 
-def read_rows(path: Path) -> tuple[str, Iterator[RawRow | RowError]]:
-    """The file type and an iterator of rows (or per-row errors) in file order."""
+TEXT_UNITS = ("paragraph", "line", "document")
+
+
+def read_rows(path: Path, text_unit: str = "paragraph") -> tuple[str, Iterator[RawRow | RowError]]:
+    """The file type and an iterator of rows (or per-row errors) in file order.
+
+    `text_unit` says what one document of a .txt file is (the names of datasets' text loader):
+    a paragraph (blank lines between documents), a line, or the whole file."""
     if not path.exists():
         raise DataError(f"data file {path} does not exist", hint="check the path")
     kind = file_type(path)
     if kind != "arrow" and path.stat().st_size == 0:
         raise DataError(f"{path} is empty", hint="add examples to the file, one per line for JSONL")
-    readers = {"jsonl": _jsonl, "json": _json, "csv": _csv, "tsv": _csv, "parquet": _parquet,
-               "text": _text, "arrow": _arrow}
+    if kind == "text":
+        return kind, _text(path, text_unit)
+    readers = {"jsonl": _jsonl, "json": _json, "csv": _csv, "tsv": _csv, "parquet": _parquet, "arrow": _arrow}
     if kind == "json" and _looks_like_jsonl(path):
         kind = "jsonl"
     return kind, readers[kind](path)
@@ -103,6 +110,9 @@ def _json(path: Path) -> Iterator[RawRow | RowError]:
             obj = json.loads(text)
         except (json.JSONDecodeError, RecursionError) as exc:
             raise _json_file_error(path, exc) from None
+        if _one_conversation(obj):
+            yield RawRow(obj, 1, "row")
+            return
         lists = [k for k, v in obj.items() if isinstance(v, list)] if isinstance(obj, dict) else []
         if len(lists) != 1:
             raise DataError(f"{path.name}: a JSON file must hold a list of records (or one object with "
@@ -136,6 +146,18 @@ def _json(path: Path) -> Iterator[RawRow | RowError]:
             yield RowError(path.name, text.count("\n", 0, pos) + 1, "invalid JSON",
                            "expected ',' or ']' after a record; the rest of the file was not read")
             return
+
+
+def _one_conversation(obj: object) -> bool:
+    """{"messages": [turns]} or {"conversations": [turns]}: one record, not a list of rows."""
+    if not isinstance(obj, dict):
+        return False
+    for key in ("messages", "conversations"):
+        turns = obj.get(key)
+        if isinstance(turns, list) and turns and all(isinstance(t, dict) and ("role" in t or "from" in t)
+                                                     for t in turns):
+            return True
+    return False
 
 
 def _skip_ws(text: str, pos: int) -> int:
@@ -222,13 +244,20 @@ def _arrow(path: Path) -> Iterator[RawRow | RowError]:
         yield RawRow(row, i, "row")
 
 
-def _text(path: Path) -> Iterator[RawRow | RowError]:
-    """Paragraphs (separated by blank lines) become one text record each."""
+def _text(path: Path, unit: str) -> Iterator[RawRow | RowError]:
+    """One text record per document: a paragraph, a line, or the whole file (see read_rows)."""
     text = _read_text(path)
+    if unit == "document":
+        if text.strip():
+            yield RawRow({"text": text}, 1)
+        return
     paragraph: list[str] = []
     start = 1
     for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
+        if unit == "line":
+            if line.strip():
+                yield RawRow({"text": line}, number)
+        elif line.strip():
             if not paragraph:
                 start = number
             paragraph.append(line)

@@ -11,14 +11,16 @@ from typing import Any
 class Record:
     """One training example.
 
-    kind "chat": `messages` [{role, content}] rendered with the tokenizer's chat template;
+    kind "chat": `messages` (see datasets/messages.py) and the `tools` they may call, rendered
+    with the tokenizer's chat template;
     kind "completion": `prompt` + `completion` concatenated as raw text;
     kind "text": raw `text` for continued pre-training (loss on every token).
     `source` is "file:line" (or "file:row N") for messages that point back at the data.
     """
 
     kind: str
-    messages: list[dict[str, str]] | None = None
+    messages: list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = None
     prompt: str | None = None
     completion: str | None = None
     text: str | None = None
@@ -26,18 +28,10 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         if self.kind == "chat":
-            return {"messages": self.messages}
+            return {"messages": self.messages, **({"tools": self.tools} if self.tools else {})}
         if self.kind == "completion":
             return {"prompt": self.prompt, "completion": self.completion}
         return {"text": self.text}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "") -> "Record":
-        if "messages" in data:
-            return cls("chat", messages=data["messages"], source=source)
-        if "prompt" in data:
-            return cls("completion", prompt=data["prompt"], completion=data["completion"], source=source)
-        return cls("text", text=data["text"], source=source)
 
 
 @dataclass
@@ -75,6 +69,8 @@ class ImportReport:
     errors: list[RowError] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
     mapping: dict[str, str] = field(default_factory=dict)     # field -> column, as used (given or detected)
+    warnings: list[str] = field(default_factory=list)         # what the file holds that is not used
+    turns: dict[str, int] = field(default_factory=dict)       # per-turn controls, tool calls, reasoning
 
     @property
     def rejected(self) -> int:
@@ -88,6 +84,7 @@ class ImportReport:
             "path": self.path, "file_type": self.file_type, "format": self.format,
             "detected": self.detected, "rows": self.rows_total, "kept": len(self.records),
             "rejected": self.rejected, "reasons": self.reasons(), "columns": self.columns,
+            "mapping": self.mapping, "warnings": self.warnings, "turns": self.turns,
         }
 
     def describe(self, max_errors: int = 20) -> str:
@@ -95,6 +92,9 @@ class ImportReport:
         how = "detected" if self.detected else "given"
         lines = [f"{self.path}: {self.rows_total} rows, format {self.format} ({how}); "
                  f"{len(self.records)} kept, {self.rejected} rejected"]
+        if self.turns:
+            lines.append("  " + describe_turns(self.turns))
+        lines += [f"  warning: {w}" for w in self.warnings]
         for reason, count in self.reasons().items():
             lines.append(f"  {count} x {reason}")
         for err in self.errors[:max_errors]:
@@ -102,3 +102,15 @@ class ImportReport:
         if self.rejected > max_errors:
             lines.append(f"  ... and {self.rejected - max_errors} more")
         return "\n".join(lines)
+
+
+TURN_WORDS = [("assistant_turns", "assistant turns"), ("untrained_turns", "not trained (weight 0 / train false)"),
+              ("partly_trained_turns", "partly trained (train_detail / content parts)"),
+              ("trained_other_turns", "non-assistant turns trained (train true)"), ("tool_calls", "tool calls"),
+              ("tool_results", "tool results (never trained)"), ("records_with_tools", "records with tools"),
+              ("reasoning_turns", "turns with reasoning"), ("reasoning_dropped", "reasonings dropped (data.reasoning=drop)")]
+
+
+def describe_turns(turns: dict[str, int]) -> str:
+    """One line: "40 assistant turns, 3 not trained (weight 0 / train false), 12 tool calls"."""
+    return ", ".join(f"{turns[key]:,} {words}" for key, words in TURN_WORDS if turns.get(key))

@@ -1,0 +1,86 @@
+"""Files that mean something supervised fine-tuning cannot honour: another objective (preference
+pairs, KTO labels, prompts without answers) or another modality (images, audio, video).
+
+Such a file is refused as a whole, with one message that names what it is and which objective or
+model it is for, before anything is written. Training it as text would be silently wrong: the
+rejected answers learned as good ones, the `<image>` placeholders learned without the pictures.
+A suggested fix never leads there: it only offers an explicit mapping that says what to train.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from studio.core.errors import DataError
+
+MEDIA_COLUMNS = {"images": "images", "image": "images", "videos": "video", "video": "video",
+                 "audios": "audio", "audio": "audio"}
+PLACEHOLDERS = ("<image>", "<video>", "<audio>")
+ANSWER_COLUMNS = {"completion", "response", "answer", "output", "chosen", "messages", "conversations", "text",
+                  "target", "preferred_output"}
+SFT_ONLY = "LoRA Studio trains supervised fine-tuning (SFT) only so far; preference tuning is planned"
+
+
+def refuse_other_purposes(path: Path, rows: list[Any], columns: dict[str, str], detecting: bool) -> None:
+    """Raise DataError when the rows are for another objective or modality (see the module text)."""
+    dicts = [row for row in rows if isinstance(row, dict)]
+    present = {key for row in dicts for key, value in row.items() if value not in (None, "", [], {})}
+    mapped = set(columns.values())
+    _media(path, dicts, present)
+    if {"chosen", "rejected"} <= present and not {"chosen", "rejected"} & mapped:
+        _preference(path, dicts, present)
+    if {"input", "preferred_output", "non_preferred_output"} <= present and not mapped:
+        raise DataError(f"{path.name} holds preference pairs in OpenAI's preference fine-tuning layout (input, "
+                        "preferred_output, non_preferred_output), which train with DPO, not supervised "
+                        "fine-tuning", hint=SFT_ONLY + "; use an SFT file (messages with the preferred answers)")
+    if "kto_tag" in present and "kto_tag" not in mapped:
+        raise DataError(f"{path.name} holds KTO data (LLaMA-Factory's kto_tag marks each answer desirable or not), "
+                        "which trains with KTO: as SFT every answer, the undesirable ones too, would be learned",
+                        hint=SFT_ONLY + "; for SFT, keep the rows tagged true and remove the kto_tag column")
+    labels = [row.get("label") for row in dicts if "label" in row]
+    if "completion" in present and labels and all(isinstance(v, bool) for v in labels) and "label" not in mapped:
+        raise DataError(f"{path.name} holds unpaired preference (KTO) data: a true/false 'label' says whether each "
+                        "completion is desirable; trained as SFT the undesirable completions would be learned too",
+                        hint=SFT_ONLY + "; for SFT, keep the rows labelled true and remove the label column")
+    if detecting and "prompt" in present and not (present & ANSWER_COLUMNS) and not mapped:
+        raise DataError(f"{path.name} holds prompts without answers (TRL's prompt-only layout, used by online "
+                        "methods such as GRPO or PPO); supervised fine-tuning needs an answer for each prompt",
+                        hint="add a completion column (or assistant turns) with the answers to learn")
+
+
+def _media(path: Path, rows: list[dict[str, Any]], present: set[str]) -> None:
+    found = [column for column in present if column in MEDIA_COLUMNS]
+    if not found:
+        return
+    kinds = sorted({MEDIA_COLUMNS[c] for c in found})
+    placeholders = sorted({p for row in rows[:200] for p in PLACEHOLDERS if p in str(row)})
+    shown = f" and {', '.join(placeholders)} placeholders in the text" if placeholders else ""
+    raise DataError(f"{path.name} holds {' and '.join(kinds)} (column {', '.join(repr(c) for c in sorted(found))}{shown}): "
+                    "it is a multimodal dataset, and LoRA Studio trains text-only language models",
+                    hint="use a text-only dataset; trained as text, the model would learn the placeholders "
+                         "without ever seeing the " + " or ".join(kinds))
+
+
+def _preference(path: Path, rows: list[dict[str, Any]], present: set[str]) -> None:
+    sample = next((row for row in rows if "chosen" in row), {})
+    conversational = isinstance(sample.get("chosen"), (list, dict))
+    if "conversations" in present:
+        layout, fix = "LLaMA-Factory's ShareGPT preference layout (conversations, chosen, rejected)", \
+            "for SFT, append each row's chosen turn to its conversations and drop rejected"
+    elif "instruction" in present:
+        layout, fix = "LLaMA-Factory's Alpaca preference layout (instruction, chosen, rejected)", \
+            "to fine-tune on the preferred answers alone, say so: --format alpaca --columns output=chosen"
+    elif "prompt" in present:
+        kind = "conversational" if conversational else "standard"
+        layout, fix = f"TRL's {kind} preference layout (prompt, chosen, rejected)", \
+            "to fine-tune on the preferred answers alone, say so: --format completion --columns " \
+            "prompt=prompt,completion=chosen"
+    else:
+        kind = "conversational" if conversational else "standard"
+        layout = f"TRL's {kind} preference layout with the prompt inside chosen/rejected"
+        fix = "to fine-tune on the preferred conversations alone, say so: " + (
+            "--format chat --columns messages=chosen" if conversational else "--format text --columns text=chosen")
+    raise DataError(f"{path.name} holds preference pairs in {layout}, which train with a preference objective "
+                    "such as DPO or ORPO: as SFT the rejected answers would be dropped or learned as good ones",
+                    hint=f"{SFT_ONLY}; {fix} (the rejected column is then listed as unused)")
