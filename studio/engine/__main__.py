@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     preview.add_argument("--max-len", type=int, default=1024)
     preview.add_argument("--loss-on", default="assistant", choices=("assistant", "all"))
     preview.add_argument("--examples", default="0,1,2,3,4,5,6,7", help="record indices to explain")
+    preview.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="any other data.* / model.* setting of the run config")
     download = sub.add_parser("download")
     download.add_argument("--model", required=True)
     download.add_argument("--revision", default="")
@@ -111,13 +113,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _preview(args: argparse.Namespace, emitter: Emitter) -> dict[str, Any]:
-    from studio.core.config_io import parse_mapping
+    from studio.core.config import RunConfig
+    from studio.core.config_io import apply_overrides, parse_mapping
     from studio.engine.preview import preview_data
 
+    config = RunConfig()
+    config.model.name_or_path, config.data.path = args.model, str(args.data)
+    config.data.format, config.data.columns = args.format, parse_mapping("--columns", args.columns)
+    config.data.system_prompt, config.data.max_len, config.data.loss_on = args.system_prompt, args.max_len, args.loss_on
+    apply_overrides(config, args.set)
     examples = [int(i) for i in args.examples.split(",") if i.strip()]
-    return preview_data(args.model, args.data, emitter, fmt=args.format,
-                        columns=parse_mapping("--columns", args.columns), system_prompt=args.system_prompt,
-                        max_len=args.max_len, loss_on=args.loss_on, examples=examples)
+    return preview_data(config, emitter, examples)
 
 
 def _download(args: argparse.Namespace, emitter: Emitter) -> dict[str, Any]:

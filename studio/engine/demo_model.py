@@ -14,9 +14,19 @@ from typing import Any
 from studio.core.atomic import atomic_dir
 
 SPECIAL_TOKENS = ["<|pad|>", "<|bos|>", "<|eos|>", "<|user|>", "<|assistant|>", "<|system|>"]
+# Plain turns render as <|role|>text<|eos|>. Tool definitions go in the system turn, tool calls
+# after the answer as <tool_call>{json}</tool_call>, reasoning before it as <think>...</think>:
+# so every layout the importer reads can be trained on the demo model without a download.
 CHAT_TEMPLATE = (
-    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|eos|>{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    "{%- if tools %}<|system|>{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] + '\\n' }}{% endif %}"
+    "Tools you can call:{% for tool in tools %}{{ '\\n' + (tool | tojson) }}{% endfor %}<|eos|>{% endif %}"
+    "{%- for m in messages %}{% if not (tools and loop.first and m['role'] == 'system') %}"
+    "{%- if m['role'] == 'assistant' %}<|assistant|>"
+    "{%- if m.reasoning_content %}<think>{{ m.reasoning_content }}</think>{% endif %}{{ m['content'] }}"
+    "{%- for call in m.tool_calls or [] %}<tool_call>"
+    "{{ {'name': call.function.name, 'arguments': call.function.arguments} | tojson }}</tool_call>{% endfor %}"
+    "<|eos|>{% else %}<|{{ m['role'] }}|>{{ m['content'] }}<|eos|>{% endif %}{% endif %}{% endfor %}"
+    "{%- if add_generation_prompt %}<|assistant|>{% endif %}"
 )
 MODEL_SHAPE = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2,
                "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 1024}

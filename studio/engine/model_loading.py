@@ -13,7 +13,8 @@ from typing import Any
 
 from studio.core.config import ModelOptions
 from studio.core.errors import ModelError
-from studio.core.model_info import check_model_safety, find_model_folder, inspect_model, looks_like_path
+from studio.core.model_info import (check_model_safety, find_model_folder, inspect_model, looks_like_path,
+                                    read_chat_template)
 
 
 def pick_device() -> str:
@@ -63,6 +64,8 @@ def load_tokenizer(source: str, options: ModelOptions) -> Any:
         raise _load_error(source, exc, "tokenizer") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    if options.chat_template:
+        tokenizer.chat_template = read_chat_template(options.chat_template)
     return tokenizer
 
 

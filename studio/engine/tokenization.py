@@ -1,15 +1,15 @@
 """Records to token ids and labels, with the tokenizer's own chat template and loss masking.
 
-Chat records are rendered with `apply_chat_template`. To put the loss on the assistant turns
-only, each assistant turn's character span is found by rendering the conversation up to that
-turn (with and without the generation prompt); the full text is tokenized once with offsets and
-a token counts toward the loss when it starts inside an assistant span. This works with any
-template, not only those with `{% generation %}` markers. A template that rewrites earlier
-turns (so the renders are not prefixes of each other) falls back to training on the last
-assistant turn, which is still correct.
+Chat records are rendered by chat_render.py, which also says which characters count toward the
+loss (the assistant turns, or what the file's per-turn fields say); the text is tokenized once
+with offsets and a token counts toward the loss when it starts inside a trained span.
 
 Text records longer than max_len are cut into max_len chunks (continued pre-training); other
 records are truncated, and one whose answer is cut away entirely is dropped and counted.
+
+`describe_example` is the one view of an example for people: the Data page's label mask and
+`studio data show` both use it. It cuts the text by the tokens' character offsets, so a
+character split across tokens (Chinese, emoji in a byte-level vocabulary) is never split.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from studio.core.errors import DataError
+from studio.engine.chat_render import TemplateProblem, TemplateUnsupported, render_chat
+
+__all__ = ["IGNORE", "LengthStats", "TemplateProblem", "TemplateUnsupported", "describe_example", "encode_record",
+           "check_template", "explain_example", "tokenize_records", "unsupported_error"]
+
 IGNORE = -100
-
-
-class TemplateProblem(Exception):
-    """The tokenizer's chat template rejected a conversation."""
 
 
 @dataclass
@@ -38,70 +40,97 @@ class LengthStats:
     tokens: int = 0
     target_tokens: int = 0
     max_len: int = 0
+    unrendered_turns: int = 0
     histogram: tuple[list[int], list[int]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def assistant_spans(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str, list[tuple[int, int]]]:
-    """The rendered conversation and the character spans of its assistant turns."""
-    try:
-        full = tokenizer.apply_chat_template(messages, tokenize=False)
-    except Exception as exc:  # jinja raises TemplateError, templates raise their own exceptions
-        raise TemplateProblem(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
-    spans: list[tuple[int, int]] = []
-    consistent = True
-    for i, msg in enumerate(messages):
-        if msg["role"] != "assistant":
-            continue
-        try:
-            before = tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True) if i else ""
-            upto = tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
-        except Exception:
-            consistent = False
-            break
-        if not (full.startswith(upto) and upto.startswith(before)):
-            consistent = False
-            break
-        spans.append((len(before), len(upto)))
-    if consistent and spans:
-        return full, spans
-    # Fallback: the last assistant turn, located by its content.
-    last = messages[-1]["content"] if messages[-1]["role"] == "assistant" else None
-    if last is None:
-        return full, []
-    start = full.rfind(last)
-    return full, ([(start, len(full))] if start >= 0 else [])
-
-
-def encode_record(tokenizer: Any, record: dict[str, Any], max_len: int, loss_on: str) -> list[dict[str, Any]]:
-    """One record to one or more examples {input_ids, labels, length, truncated}."""
+def encode_record(tokenizer: Any, record: dict[str, Any], max_len: int, loss_on: str,
+                  keep_text: bool = False) -> list[dict[str, Any]]:
+    """One record to one or more examples {input_ids, labels, length, truncated}; with keep_text
+    also the text and each token's character offsets in it (for describe_example)."""
     eos = tokenizer.eos_token_id
     if record.get("messages"):
-        text, spans = assistant_spans(tokenizer, record["messages"])
-        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        ids = list(enc["input_ids"])
-        if loss_on == "all":
-            labels = list(ids)
-        else:
-            labels = [tok if any(s <= start < e for s, e in spans) else IGNORE
-                      for tok, (start, _) in zip(ids, enc["offset_mapping"])]
-        return [_truncate(ids, labels, max_len)]
+        rendered = render_chat(tokenizer, record["messages"], record.get("tools"), loss_on)
+        enc = tokenizer(rendered.text, add_special_tokens=False, return_offsets_mapping=True)
+        ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+        labels = _labels_in_spans(ids, offsets, rendered.trained)
+        example = _truncate(ids, labels, max_len)
+        example["unrendered_turns"] = rendered.unrendered
+        if keep_text:
+            example.update(text=rendered.text, offsets=offsets[:max_len])
+        return [example]
     if record.get("completion") is not None:
-        prompt_ids = tokenizer(record["prompt"] or "", add_special_tokens=True)["input_ids"]
-        completion_ids = tokenizer(record["completion"], add_special_tokens=False)["input_ids"]
+        prompt = record["prompt"] or ""
+        prompt_enc = tokenizer(prompt, add_special_tokens=True, return_offsets_mapping=True)
+        completion_enc = tokenizer(record["completion"], add_special_tokens=False, return_offsets_mapping=True)
+        prompt_ids, completion_ids = list(prompt_enc["input_ids"]), list(completion_enc["input_ids"])
+        offsets = [tuple(o) for o in prompt_enc["offset_mapping"]] + \
+            [(s + len(prompt), e + len(prompt)) for s, e in completion_enc["offset_mapping"]]
         if eos is not None:
             completion_ids = completion_ids + [eos]
+            offsets.append((-1, -1))       # a token of its own, not in the text
         ids = prompt_ids + completion_ids
         labels = (list(prompt_ids) if loss_on == "all" else [IGNORE] * len(prompt_ids)) + completion_ids
-        return [_truncate(ids, labels, max_len)]
-    ids = tokenizer(record["text"], add_special_tokens=True)["input_ids"]
+        example = _truncate(ids, labels, max_len)
+        if keep_text:
+            example.update(text=prompt + record["completion"], offsets=offsets[:max_len])
+        return [example]
+    enc = tokenizer(record["text"], add_special_tokens=True, return_offsets_mapping=keep_text)
+    ids = list(enc["input_ids"])
+    offsets = [tuple(o) for o in enc["offset_mapping"]] if keep_text else []
     if eos is not None:
         ids = ids + [eos]
+        offsets.append((-1, -1))
     chunks = [ids[i: i + max_len] for i in range(0, len(ids), max_len)] or [ids]
-    return [{"input_ids": c, "labels": list(c), "length": len(c), "raw_length": len(ids),
-             "truncated": False} for c in chunks if len(c) > 1]
+    examples = [{"input_ids": c, "labels": list(c), "length": len(c), "raw_length": len(ids),
+                 "truncated": False} for c in chunks if len(c) > 1]
+    if keep_text and examples:
+        examples[0].update(text=record["text"], offsets=offsets[:max_len])
+    return examples
+
+
+def unsupported_error(tokenizer: Any, exc: TemplateUnsupported, source: str) -> DataError:
+    """One message for the whole run: every record like this one would fail the same way."""
+    model = getattr(tokenizer, "name_or_path", "") or "this model"
+    if exc.message:
+        return DataError(f"the tokenizer of {model} {exc.message}", where=source, hint=exc.hint)
+    return DataError(f"the chat template of {model} does not render {exc.feature}, which this data holds, so it "
+                     "cannot be trained as the file means", where=source, hint=exc.hint)
+
+
+def check_template(tokenizer: Any, records: list[Any], loss_on: str) -> None:
+    """Fail fast (before a model loads) when the template cannot render what the data holds:
+    the first record with tools, tool calls, tool results or reasoning is rendered."""
+    seen: set[str] = set()
+    for record in records:
+        messages = record.messages or []
+        features = {name for name, present in (
+            ("tools", bool(record.tools)), ("calls", any(m.get("tool_calls") for m in messages)),
+            ("results", any(m["role"] == "tool" for m in messages)),
+            ("reasoning", any(m.get("reasoning_content") for m in messages))) if present} - seen
+        if not features:
+            continue
+        seen |= features
+        try:
+            render_chat(tokenizer, messages, record.tools, loss_on)
+        except TemplateUnsupported as exc:
+            raise unsupported_error(tokenizer, exc, record.source) from None
+        except TemplateProblem:
+            pass      # this row's own problem: reported with the others at tokenization
+
+
+def _labels_in_spans(ids: list[int], offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> list[int]:
+    """A token is trained when it starts inside a trained span (spans sorted and disjoint)."""
+    labels = []
+    k = 0
+    for tok, (start, _end) in zip(ids, offsets):
+        while k < len(spans) and start >= spans[k][1]:
+            k += 1
+        labels.append(tok if k < len(spans) and spans[k][0] <= start else IGNORE)
+    return labels
 
 
 def _truncate(ids: list[int], labels: list[int], max_len: int) -> dict[str, Any]:
@@ -120,15 +149,18 @@ def tokenize_records(tokenizer: Any, records: list[dict[str, Any]], sources: lis
     examples: list[dict[str, Any]] = []
     rejected: list[tuple[str, str]] = []
     raw_lengths: list[int] = []
-    truncated = dropped = 0
+    truncated = dropped = unrendered = 0
     for record, source in zip(records, sources):
         try:
             encoded = encode_record(tokenizer, record, max_len, loss_on)
         except TemplateProblem as exc:
             rejected.append((source, f"the chat template rejected the conversation: {exc}"))
             continue
+        except TemplateUnsupported as exc:
+            raise unsupported_error(tokenizer, exc, source) from None
         if encoded:
             raw_lengths.append(encoded[0]["raw_length"])
+            unrendered += encoded[0].get("unrendered_turns", 0)
         for ex in encoded:
             truncated += ex["truncated"]
             if not any(label != IGNORE for label in ex["labels"][1:]):
@@ -137,7 +169,9 @@ def tokenize_records(tokenizer: Any, records: list[dict[str, Any]], sources: lis
             examples.append({"input_ids": ex["input_ids"], "labels": ex["labels"], "length": ex["length"]})
     if lengths_out is not None:
         lengths_out.extend(raw_lengths)
-    return examples, length_stats(raw_lengths, examples, truncated, dropped, max_len), rejected
+    stats = length_stats(raw_lengths, examples, truncated, dropped, max_len)
+    stats.unrendered_turns = unrendered
+    return examples, stats, rejected
 
 
 def length_stats(raw_lengths: list[int], examples: list[dict[str, Any]], truncated: int, dropped: int,
@@ -165,8 +199,32 @@ def _histogram(ordered: list[int], bins: int = 40) -> tuple[list[int], list[int]
     return edges, counts
 
 
+def describe_example(tokenizer: Any, record: dict[str, Any], max_len: int, loss_on: str) -> dict[str, Any]:
+    """The example as training sees it, for people: `pieces` [[text, trained], ...] cut at token
+    boundaries by character offsets (tokens that share a character are one piece), the text and
+    the trained text, and the token counts."""
+    example = encode_record(tokenizer, record, max_len, loss_on, keep_text=True)[0]
+    text, ids, labels = example["text"], example["input_ids"], example["labels"]
+    pieces: list[list[Any]] = []
+    cursor = 0
+    for tok, (start, end), label in zip(ids, example["offsets"], labels):
+        trained = label != IGNORE
+        if start < 0 or end <= start:      # a token with no text of its own (an added end-of-text)
+            pieces.append([tokenizer.decode([tok]), trained])
+            continue
+        if start < cursor and pieces:      # shares a character with the token before it
+            pieces[-1][0] += text[cursor:end] if end > cursor else ""
+            pieces[-1][1] = pieces[-1][1] or trained
+        else:                              # characters no token covers go with the next token
+            pieces.append([text[cursor:end] if cursor < start else text[start:end], trained])
+        cursor = max(cursor, end)
+    trained_tokens = sum(1 for label in labels if label != IGNORE)
+    return {"text": "".join(p for p, _ in pieces), "trained_text": "".join(p for p, t in pieces if t),
+            "tokens": len(ids), "trained_tokens": trained_tokens, "raw_tokens": example["raw_length"],
+            "truncated": example["truncated"], "unrendered_turns": example.get("unrendered_turns", 0),
+            "pieces": pieces, "input_ids": ids, "labels": labels}
+
+
 def explain_example(tokenizer: Any, record: dict[str, Any], max_len: int, loss_on: str) -> list[tuple[str, bool]]:
-    """(token text, counts toward the loss) for each token: the label-mask view of the Data page."""
-    encoded = encode_record(tokenizer, record, max_len, loss_on)[0]
-    pieces = [tokenizer.decode([tok]) for tok in encoded["input_ids"]]
-    return [(piece, label != IGNORE) for piece, label in zip(pieces, encoded["labels"])]
+    """(text, counts toward the loss) per token: the label-mask view of the Data page."""
+    return [(text, trained) for text, trained in describe_example(tokenizer, record, max_len, loss_on)["pieces"]]

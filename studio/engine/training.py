@@ -14,7 +14,7 @@ from typing import Any
 
 from studio.core.config import RunConfig
 from studio.core.config_io import load_config
-from studio.core.datasets import Record, fingerprint, import_dataset, require_clean, split_records
+from studio.core.datasets import ImportReport, Record, fingerprint, import_options, require_clean, split_records
 from studio.core.errors import DataError, ModelError
 from studio.core.run_history import RunHistory
 from studio.core.runs import CHECKPOINTS, EVENTS, RUN_CONFIG, latest_checkpoint
@@ -34,7 +34,9 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
                         hint="start the run again with `studio train --config " + str(run_dir / RUN_CONFIG) + "`")
 
     stages.enter("load_data", f"reading {config.data.path}")
-    train_records, eval_records, data_print = load_records(config)
+    train_records, eval_records, data_print, report = load_records(config)
+    for warning in report.warnings:
+        emitter.emit("warning", kind="data", message=f"{Path(report.path).name}: {warning}")
     if previous and previous.data_stats.get("fingerprint") not in (None, data_print):
         raise DataError("the training data changed since this run started, so it cannot be resumed exactly",
                         hint="restore the original file, or start a new run with this config")
@@ -50,6 +52,15 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
         stages.enter("download", f"downloading {source} from the Hugging Face hub")
         download_model(config.model, emitter)
         source = resolve_source(config.model)
+    # The tokenizer first: a template that cannot render the data fails before the model loads.
+    tokenizer = load_tokenizer(source, config.model)
+    if any(r.kind == "chat" for r in train_records) and not tokenizer.chat_template:
+        raise ModelError(f"the tokenizer of {config.model.name_or_path} has no chat template, so chat "
+                         "records cannot be formatted",
+                         hint="use an instruct/chat model, or convert the data to --format completion")
+    from studio.engine.tokenization import check_template
+
+    check_template(tokenizer, train_records + eval_records, config.data.loss_on)
     stages.enter("load_model", f"loading {config.model.name_or_path} ({config.model.quant})")
     device = pick_device()
     free_before_load = free_bytes(device) if config.train.auto_grad_checkpointing else None
@@ -61,11 +72,6 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
     if config.model.quant != "none" and device not in ("cuda", "cpu"):
         raise ModelError(f"{config.model.quant} quantization is not supported on {device}",
                          hint="use --quant none on this machine")
-    tokenizer = load_tokenizer(source, config.model)
-    if any(r.kind == "chat" for r in train_records) and not tokenizer.chat_template:
-        raise ModelError(f"the tokenizer of {config.model.name_or_path} has no chat template, so chat "
-                         "records cannot be formatted",
-                         hint="use an instruct/chat model, or convert the data to --format completion")
     model = load_model(source, config.model, device, dtype=dtype)
     if config.model.quant == "4bit" and device == "cpu":
         keep_4bit_layers_trainable(model)
@@ -76,7 +82,7 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
     eval_set, _, _ = tokenize(tokenizer, eval_records, config, cache_dir) if eval_records else (None, None, None)
     emitter.emit("data_stats", fingerprint=data_print, train_rows=len(train_records), eval_rows=len(eval_records),
                  train_examples=len(train_set), eval_examples=len(eval_set) if eval_set else 0,
-                 from_cache=cached, **stats)
+                 from_cache=cached, turns=report.turns, **stats)
     checkpoint_if_needed(config, source, device, emitter, free_before_load, stats["tokens"].get("max"))
 
     stages.enter("setup", "checking packing, attaching LoRA, building the trainer")
@@ -126,17 +132,17 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
             "step": trainer.state.global_step, "metrics": _final_metrics(history, trainer, callback)}
 
 
-def load_records(config: RunConfig) -> tuple[list[Record], list[Record], str]:
+def load_records(config: RunConfig) -> tuple[list[Record], list[Record], str, ImportReport]:
     data = config.data
-    report = import_dataset(data.path, data.format, data.columns, data.system_prompt)
+    report = import_options(data)
     require_clean(report, data.skip_bad_rows)
     if data.eval_path:
-        eval_report = import_dataset(data.eval_path, data.format, data.columns, data.system_prompt)
+        eval_report = import_options(data, data.eval_path)
         require_clean(eval_report, data.skip_bad_rows)
         train, evals = report.records, eval_report.records
     else:
         train, evals = split_records(report.records, data.eval_split, data.seed)
-    return train, evals, fingerprint(train + evals)
+    return train, evals, fingerprint(train + evals), report
 
 
 def tokenize(tokenizer: Any, records: list[Record], config: RunConfig,

@@ -1,0 +1,301 @@
+"""A chat record rendered with the tokenizer's own template, and the characters that count toward
+the loss.
+
+Which characters are trained is decided per turn (see core/datasets/messages.py): assistant turns
+by default, or what `weight` / `train` / `train_detail` say. Each turn is located in the rendered
+text in the most exact way the template allows:
+
+1. generation markers: a template with `{% generation %}` marks the assistant's text itself
+   (`return_assistant_tokens_mask`); nothing is guessed.
+2. prefixes: the conversation rendered up to the turn, with and without it, gives its span when
+   both renders are prefixes of the whole (true of most templates).
+3. a template that rewrites earlier turns (Qwen3 drops their reasoning, some drop more) fails 2;
+   the turn is then found where the whole render changes when only its text changes, and it ends
+   with what the template writes after a turn (its end-of-turn marker, tool calls). A turn the
+   template does not show at all is not trained: the loss matches what the template renders.
+
+What a template cannot render (tool definitions, tool calls, tool results, reasoning) is found
+once per template by rendering a small probe conversation; data that needs it is refused with one
+message (TemplateUnsupported) rather than trained without it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+MARKER = re.compile(r"\{%-?\s*generation\s*-?%\}")
+DUMMY = ("\u2983studio-probe\u2984", "\u2985studio-probe\u2986")
+PRIVATE_KEYS = ("train", "train_detail")
+REASONING_KEYS = ("reasoning_content", "thinking", "reasoning")
+
+
+class TemplateProblem(Exception):
+    """The tokenizer's chat template rejected a conversation (one row)."""
+
+
+class TemplateUnsupported(Exception):
+    """The template cannot render something the data holds (the same for every such row)."""
+
+    def __init__(self, feature: str, hint: str, message: str = "") -> None:
+        super().__init__(message or f"the chat template does not render {feature}")
+        self.feature = feature
+        self.hint = hint
+        self.message = message
+
+
+@dataclass
+class Rendered:
+    text: str
+    trained: list[tuple[int, int]]      # character spans that count toward the loss: sorted, disjoint
+    unrendered: int = 0                 # turns to train that the template does not show
+
+
+def render_chat(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
+                loss_on: str) -> Rendered:
+    template = _template(tokenizer, tools)
+    prepared = prepare_messages(messages, template)
+    full = _render(tokenizer, prepared, tools)
+    _check_features(tokenizer, template, messages, tools)
+    train = [effective_train(m, loss_on) for m in messages]
+    details = {i: m["train_detail"] for i, m in enumerate(messages) if "train_detail" in m}
+    if loss_on == "all" and all(train) and not details:
+        return Rendered(full, [(0, len(full))])
+    needed = {i for i, t in enumerate(train) if t != (loss_on == "all")} | set(details)
+    spans = _turn_spans(tokenizer, prepared, tools, full, needed, template)
+    keep = [(0, len(full))] if loss_on == "all" else [spans[i] for i in needed if train[i] and spans.get(i)]
+    drop = [spans[i] for i in needed if not train[i] and spans.get(i)]
+    for i, detail in details.items():
+        if train[i] and spans.get(i):
+            drop += _untrained_parts(full, spans[i], messages[i], detail, i)
+    unrendered = sum(1 for i in needed if train[i] and spans.get(i) is None)
+    return Rendered(full, _subtract(_union(keep), _union(drop)), unrendered)
+
+
+def effective_train(message: dict[str, Any], loss_on: str) -> bool:
+    """Whether a turn counts toward the loss: the file's own flag, else by role (or all tokens)."""
+    if "train" in message:
+        return bool(message["train"])
+    return loss_on == "all" or message["role"] == "assistant" or "train_detail" in message
+
+
+def prepare_messages(messages: list[dict[str, Any]], template: str) -> list[dict[str, Any]]:
+    """The messages as this template reads them: our keys removed, `developer` as `system` where
+    the template has no developer role, the reasoning under the key the template uses."""
+    key = next((k for k in REASONING_KEYS if k in template), "reasoning_content")
+    out = []
+    for message in messages:
+        m = {k: v for k, v in message.items() if k not in PRIVATE_KEYS}
+        if m["role"] == "developer" and "developer" not in template:
+            m["role"] = "system"
+        if "reasoning_content" in m and key != "reasoning_content":
+            m[key] = m.pop("reasoning_content")
+        out.append(m)
+    return out
+
+
+def _template(tokenizer: Any, tools: list[dict[str, Any]] | None) -> str:
+    try:
+        return tokenizer.get_chat_template(None, tools)
+    except ValueError as exc:
+        raise TemplateUnsupported("chat", "use an instruct/chat model, give a template with --chat-template FILE, "
+                                  "or convert the data to --format completion",
+                                  "has no chat template, so chat records cannot be formatted") from exc
+
+
+def _render(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
+            generation_prompt: bool = False) -> str:
+    try:
+        return tokenizer.apply_chat_template(messages, tools=tools, tokenize=False,
+                                             add_generation_prompt=generation_prompt)
+    except Exception as exc:  # jinja raises TemplateError, templates raise their own exceptions
+        raise TemplateProblem(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+
+
+# ---- where each turn is ------------------------------------------------------------------------
+
+def _turn_spans(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, full: str, needed: set[int],
+                template: str) -> dict[int, tuple[int, int] | None]:
+    spans: dict[int, tuple[int, int] | None] = {}
+    marked = _marked_spans(tokenizer, messages, tools, full) if MARKER.search(template) else None
+    assistants = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+    if marked is not None and len(marked) == len(assistants):
+        spans.update(zip(assistants, marked))
+    for i in sorted(needed - set(spans)):
+        spans[i] = _locate(tokenizer, messages, tools, full, i)
+    return spans
+
+
+def _marked_spans(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, full: str) -> list[tuple[int, int]] | None:
+    """The character spans the template's {% generation %} blocks mark, one per block."""
+    try:
+        out = tokenizer.apply_chat_template(messages, tools=tools, return_dict=True, return_assistant_tokens_mask=True,
+                                            tokenizer_kwargs={"return_offsets_mapping": True})
+    except Exception:  # a slow tokenizer (no offsets) or an old transformers: use the prefixes
+        return None
+    spans: list[tuple[int, int]] = []
+    previous = False
+    for flag, (start, end) in zip(out["assistant_masks"], out["offset_mapping"]):
+        if flag and previous and spans:
+            spans[-1] = (spans[-1][0], end)
+        elif flag:
+            spans.append((start, end))
+        previous = bool(flag)
+    return spans if all(e <= len(full) for _, e in spans) else None
+
+
+def _locate(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, full: str, i: int) -> tuple[int, int] | None:
+    """Turn i's span in `full`, or None when the template does not show it (see the module text)."""
+    generation = messages[i]["role"] == "assistant"
+    try:
+        before = _render(tokenizer, messages[:i], tools, generation) if i else ""
+        upto = _render(tokenizer, messages[: i + 1], tools)
+    except TemplateProblem:
+        before = upto = None
+    if before is not None and upto is not None and full.startswith(upto) and upto.startswith(before):
+        return len(before), len(upto)
+    region = _changed_region(tokenizer, messages, tools, full, i)
+    if region is None:
+        return None
+    start, end = region
+    if before is not None and full.startswith(before) and len(before) <= start:
+        start = len(before)
+    if upto is not None:   # what the template writes after this turn's text when it is the last one
+        last = _changed_region(tokenizer, messages[: i + 1], tools, upto, i)
+        tail = upto[last[1]:] if last else ""
+        end += len(tail) if full.startswith(tail, end) else _common_tokens(tokenizer, tail, full[end:end + len(tail)])
+    return start, end
+
+
+def _common_tokens(tokenizer: Any, tail: str, text: str) -> int:
+    """How many characters of `tail` `text` starts with, in whole tokens: the end-of-turn marker of
+    a template that writes more after the last turn (an end-of-text) than after the others."""
+    if not tail or not text:
+        return 0
+    a = tokenizer(tail, add_special_tokens=False, return_offsets_mapping=True)
+    b = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    matched = 0
+    for id_a, id_b, (_, end_a), (_, end_b) in zip(a["input_ids"], b["input_ids"], a["offset_mapping"],
+                                                   b["offset_mapping"]):
+        if id_a != id_b or end_a != end_b:
+            break
+        matched = end_a
+    return matched
+
+
+def _changed_region(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, full: str,
+                    i: int) -> tuple[int, int] | None:
+    """Where `full` changes when only turn i's text is replaced: that text's place in the render."""
+    content = messages[i]["content"]
+    dummy = next(d for d in DUMMY if not content or (content[0] != d[0] and content[-1] != d[-1]))
+    changed = [dict(m) for m in messages]
+    changed[i]["content"] = dummy
+    try:
+        other = _render(tokenizer, changed, tools)
+    except TemplateProblem:
+        return None
+    if other == full:
+        return None
+    prefix = 0
+    limit = min(len(full), len(other))
+    while prefix < limit and full[prefix] == other[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < limit - prefix and full[-1 - suffix] == other[-1 - suffix]:
+        suffix += 1
+    return prefix, len(full) - suffix
+
+
+def _untrained_parts(full: str, span: tuple[int, int], message: dict[str, Any], detail: list[list[Any]],
+                     i: int) -> list[tuple[int, int]]:
+    """The characters of a turn's parts marked train: false (Axolotl train_detail, content parts)."""
+    start = full.find(message["content"], span[0], span[1])
+    if start < 0:
+        raise TemplateProblem(f"the template changes the text of turn {i + 1}, so the parts marked not to be "
+                              "trained cannot be placed in it")
+    return [(start + s, start + e) for s, e, trained in detail if not trained and e > s]
+
+
+def _union(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(s for s in spans if s[1] > s[0]):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def _subtract(keep: list[tuple[int, int]], drop: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out = []
+    for start, end in keep:
+        for d_start, d_end in drop:
+            if d_end <= start or d_start >= end:
+                continue
+            if d_start > start:
+                out.append((start, d_start))
+            start = max(start, d_end)
+        if end > start:
+            out.append((start, end))
+    return out
+
+
+# ---- what a template can render ------------------------------------------------------------------
+
+_FEATURES: dict[str, frozenset[str]] = {}
+PROBE_TOOL = {"type": "function", "function": {"name": "studio_probe_tool", "description": "a probe",
+                                               "parameters": {"type": "object", "properties": {}}}}
+HINT_TOOLS = ("use a model whose chat template supports tool calling (for example a Qwen2.5, Qwen3 or "
+              "Llama 3.1 instruct model), or give such a template with --chat-template FILE")
+HINT_REASONING = ("use a template that renders reasoning (--chat-template FILE, e.g. a Qwen3 template), or "
+                  "--reasoning inline to write it into the answer as <think>...</think>, or --reasoning drop "
+                  "to train on the answers without it")
+
+
+def template_features(tokenizer: Any, template: str) -> frozenset[str]:
+    """What the template renders, from probe conversations: tools, tool_calls, tool_results, reasoning.
+    A probe the template rejects counts as rendered: the real rows then fail with its own message."""
+    if template in _FEATURES:
+        return _FEATURES[template]
+    found = set()
+    user = {"role": "user", "content": "studio probe question"}
+    call = {"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": "studio_probe_call", "arguments": {"x": 1}}}]}
+    result = {"role": "tool", "name": "studio_probe_call", "content": "studio_probe_result"}
+    reasoning = {"role": "assistant", "content": "studio probe answer", "reasoning_content": "studio_probe_reasoning"}
+    probes = {"tools": ([user], [PROBE_TOOL], "studio_probe_tool"),
+              "tool_calls": ([user, call, result, {"role": "assistant", "content": "ok"}], [PROBE_TOOL],
+                             "studio_probe_call"),
+              "tool_results": ([user, call, result, {"role": "assistant", "content": "ok"}], [PROBE_TOOL],
+                               "studio_probe_result"),
+              "reasoning": ([user, reasoning], None, "studio_probe_reasoning")}
+    for feature, (messages, tools, needle) in probes.items():
+        try:
+            text = tokenizer.apply_chat_template(prepare_messages(messages, template), tools=tools,
+                                                 chat_template=template, tokenize=False)
+        except Exception:
+            found.add(feature)
+            continue
+        if needle in text:
+            found.add(feature)
+    _FEATURES[template] = frozenset(found)
+    return _FEATURES[template]
+
+
+def _check_features(tokenizer: Any, template: str, messages: list[dict[str, Any]], tools: Any) -> None:
+    needs = []
+    if tools:
+        needs.append(("tools", "tool definitions (the 'tools' column)", HINT_TOOLS))
+    if any(m.get("tool_calls") for m in messages):
+        needs.append(("tool_calls", "the assistant's tool calls", HINT_TOOLS))
+    if any(m["role"] == "tool" for m in messages):
+        needs.append(("tool_results", "tool results (role tool)", HINT_TOOLS))
+    if any(m.get("reasoning_content") for m in messages):
+        needs.append(("reasoning", "the assistant's reasoning (reasoning_content)", HINT_REASONING))
+    if not needs:
+        return
+    features = template_features(tokenizer, template)
+    for feature, words, hint in needs:
+        if feature not in features:
+            raise TemplateUnsupported(words, hint)

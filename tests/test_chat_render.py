@@ -1,0 +1,123 @@
+"""Which characters count toward the loss, against templates shaped like the major families:
+the trained text must be exactly the assistant's turns as each template renders them."""
+
+from __future__ import annotations
+
+import pytest
+
+import chat_templates as T
+from studio.engine.demo_model import build_tokenizer
+from studio.engine.tokenization import TemplateProblem, TemplateUnsupported, describe_example
+
+Q1, A1, Q2, A2 = "What is 2+2?", "4", "And 3+3?", "6"
+TWO_TURNS = [{"role": "user", "content": Q1}, {"role": "assistant", "content": A1},
+             {"role": "user", "content": Q2}, {"role": "assistant", "content": A2}]
+SYSTEM = [{"role": "system", "content": "Be brief."}]
+
+
+def show(template: str, messages: list[dict], loss_on: str = "assistant", tools: list | None = None) -> dict:
+    tokenizer = build_tokenizer()
+    tokenizer.chat_template = template
+    record = {"messages": messages, **({"tools": tools} if tools else {})}
+    return describe_example(tokenizer, record, 4096, loss_on)
+
+
+@pytest.mark.parametrize("template, system, trained", [
+    (T.CHATML, True, "4<|im_end|>\n6<|im_end|>\n"),
+    (T.CHATML_MARKED, True, "4<|im_end|>6<|im_end|>"),            # exactly what {% generation %} marks
+    (T.LLAMA3, True, "4<|eot_id|>6<|eot_id|>"),
+    (T.GEMMA, False, "4<end_of_turn>\n6<end_of_turn>\n"),
+    (T.GEMMA_FOLDED, True, "4<end_of_turn>\n6<end_of_turn>\n"),
+    (T.MISTRAL, False, " 4<|eos|> 6<|eos|>"),
+    (T.PHI3, True, "4<|end|>\n6<|end|>\n<|eos|>"),                  # the last turn ends the text with eos
+    (T.QWEN3_THINKING, True, "4<|im_end|>\n<think>\n\n</think>\n\n6<|im_end|>\n"),
+], ids=["chatml", "chatml-marked", "llama3", "gemma", "gemma-folded", "mistral", "phi3", "qwen3"])
+def test_families_train_every_answer_and_its_end_of_turn(template: str, system: bool, trained: str) -> None:
+    view = show(template, (SYSTEM if system else []) + TWO_TURNS)
+    assert view["trained_text"] == trained
+    assert Q1 in view["text"] and "Be brief." in view["text"] or not system
+    assert view["unrendered_turns"] == 0
+
+
+def test_gemma_without_system_role_rejects_a_system_message() -> None:
+    with pytest.raises(TemplateProblem, match="System role not supported"):
+        show(T.GEMMA, SYSTEM + TWO_TURNS)
+
+
+def test_generation_markers_are_used_even_when_prefixes_would_agree() -> None:
+    # The prefix method would train the newline after <|im_end|>; the markers say it is not the assistant's.
+    plain, marked = show(T.CHATML, TWO_TURNS), show(T.CHATML_MARKED, TWO_TURNS)
+    assert plain["text"] == marked["text"]
+    assert plain["trained_text"] == "4<|im_end|>\n6<|im_end|>\n" and marked["trained_text"] == "4<|im_end|>6<|im_end|>"
+
+
+def test_qwen3_drops_earlier_reasoning_and_the_mask_follows_the_render() -> None:
+    messages = [{"role": "user", "content": Q1}, {"role": "assistant", "content": A1, "reasoning_content": "two and two"},
+                {"role": "user", "content": Q2}, {"role": "assistant", "content": A2, "reasoning_content": "three twice"}]
+    view = show(T.QWEN3_THINKING, messages)
+    assert "two and two" not in view["text"]                    # the template's own history rule
+    assert view["trained_text"] == "4<|im_end|>\n<think>\nthree twice\n</think>\n\n6<|im_end|>\n"
+
+
+def test_a_turn_the_template_does_not_show_is_not_trained() -> None:
+    view = show(T.REWRITING, TWO_TURNS)
+    assert view["text"].count("...") == 1 and view["trained_text"] == "6<|eos|>"
+    assert view["unrendered_turns"] == 1
+
+
+def test_qwen3_tool_call_turns_train_the_call_not_the_result() -> None:
+    tools = [{"type": "function", "function": {"name": "add", "description": "Add two numbers",
+                                               "parameters": {"type": "object", "properties": {"a": {"type": "number"}}}}}]
+    messages = [{"role": "user", "content": Q1},
+                {"role": "assistant", "content": "", "tool_calls": [
+                    {"type": "function", "function": {"name": "add", "arguments": {"a": 2, "b": 2}}}]},
+                {"role": "tool", "name": "add", "content": "4"},
+                {"role": "assistant", "content": "It is 4."}]
+    view = show(T.QWEN3_THINKING, messages, tools=tools)
+    assert '"name": "add", "description": "Add two numbers"' in view["text"]     # the schema is in the prompt
+    assert view["trained_text"] == ('\n<tool_call>\n{"name": "add", "arguments": {"a": 2, "b": 2}}\n</tool_call>'
+                                    "<|im_end|>\n<think>\n\n</think>\n\nIt is 4.<|im_end|>\n")
+    assert "<tool_response>" not in view["trained_text"]
+
+
+def test_templates_that_cannot_render_tools_or_reasoning_are_refused() -> None:
+    tools = [{"type": "function", "function": {"name": "add", "parameters": {}}}]
+    with pytest.raises(TemplateUnsupported, match="tool definitions"):
+        show(T.CHATML, TWO_TURNS, tools=tools)
+    call = [{"role": "user", "content": Q1}, {"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": "add", "arguments": {}}}]}]
+    with pytest.raises(TemplateUnsupported, match="tool calls"):
+        show(T.LLAMA3, call)
+    with pytest.raises(TemplateUnsupported, match="reasoning"):
+        show(T.CHATML, [{"role": "user", "content": Q1}, {"role": "assistant", "content": A1,
+                                                           "reasoning_content": "think"}])
+
+
+def test_developer_role_is_system_unless_the_template_knows_it() -> None:
+    messages = [{"role": "developer", "content": "Be brief."}] + TWO_TURNS
+    assert show(T.CHATML, messages)["text"].startswith("<|im_start|>system\nBe brief.")
+    assert show(T.WITH_DEVELOPER, messages)["text"].startswith("<|developer|>Be brief.")
+
+
+def test_turn_flags_and_parts_with_every_template_family() -> None:
+    messages = [{"role": "user", "content": Q1}, {"role": "assistant", "content": A1, "train": False},
+                {"role": "user", "content": Q2},
+                {"role": "assistant", "content": "six, 6", "train_detail": [[0, 5, False], [5, 6, True]]}]
+    for template, end in ((T.CHATML, "<|im_end|>\n"), (T.LLAMA3, "<|eot_id|>"), (T.QWEN3_THINKING, "<|im_end|>\n")):
+        view = show(template, messages)
+        assert view["trained_text"].endswith("6" + end) and "six, 6" in view["text"], template
+        assert "six" not in view["trained_text"] and "4<" not in view["trained_text"]
+
+
+def test_loss_on_all_still_masks_turns_marked_not_to_train() -> None:
+    messages = [{"role": "user", "content": Q1}, {"role": "assistant", "content": A1, "train": False},
+                {"role": "user", "content": Q2}, {"role": "assistant", "content": A2}]
+    view = show(T.CHATML, messages, loss_on="all")
+    assert view["trained_text"] == view["text"].replace("<|im_start|>assistant\n4<|im_end|>\n", "<|im_start|>assistant\n")
+
+
+def test_characters_split_across_tokens_stay_whole() -> None:
+    view = show(T.CHATML, [{"role": "user", "content": "你好 😀"}, {"role": "assistant", "content": "好的 👍"}])
+    assert "\ufffd" not in view["text"] and view["trained_text"] == "好的 👍<|im_end|>\n"
+    assert view["tokens"] > len(view["pieces"])          # several byte tokens make one character
+    assert ["👍", True] in view["pieces"]
