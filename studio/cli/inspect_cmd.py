@@ -1,13 +1,10 @@
-"""`studio inspect MODEL`: a model's linear layers (LoRA targets) and what a rank costs, no torch.
-`studio data check FILE`: validate a dataset and show every rejected row."""
+"""`studio inspect MODEL`: a model's linear layers (LoRA targets) and what a rank costs, no torch."""
 
 from __future__ import annotations
 
 import argparse
 
-from studio.cli.common import EXIT_USER, common_options, human_bytes, print_json
-from studio.core.config_io import parse_mapping
-from studio.core.datasets import import_dataset
+from studio.cli.common import common_options, human_bytes, print_json
 from studio.core.errors import ModelError
 from studio.core.model_info import find_model_folder, inspect_model
 
@@ -18,14 +15,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     inspect.add_argument("model", metavar="MODEL", help="model folder or cached hub id")
     inspect.add_argument("--rank", type=int, default=16, help="LoRA rank for the parameter counts")
     inspect.set_defaults(run=run_inspect)
-    data = sub.add_parser("data", help="datasets (check)")
-    actions = data.add_subparsers(dest="action", metavar="ACTION", required=True)
-    check = actions.add_parser("check", parents=[common_options()], help="validate a dataset file")
-    check.add_argument("file", metavar="FILE")
-    check.add_argument("--format", default="auto")
-    check.add_argument("--columns", default="", metavar="K=V,...")
-    check.add_argument("--show", type=int, default=50, help="rejected rows to list")
-    check.set_defaults(run=run_check)
 
 
 def run_inspect(args: argparse.Namespace) -> int:
@@ -50,13 +39,3 @@ def run_inspect(args: argparse.Namespace) -> int:
     print(f"all-linear: {total_lora:,} trainable parameters "
           f"({100 * total_lora / max(info.num_params, 1):.2f}% of the model)")
     return 0
-
-
-def run_check(args: argparse.Namespace) -> int:
-    report = import_dataset(args.file, args.format, parse_mapping("--columns", args.columns))
-    if args.json:
-        print_json({"status": "ok" if not report.errors else "rejected_rows", **report.summary(),
-                    "errors": [e.to_dict() for e in report.errors]})
-    else:
-        print(report.describe(max_errors=args.show))
-    return EXIT_USER if report.errors or not report.records else 0

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from studio.core.datasets import describe_turns
 from studio.core.run_history import RunHistory
 from studio.core.runs import WORKER_LOG, record_crash
 from studio.core.worker_process import WorkerProcess
@@ -116,6 +117,11 @@ def describe_data_stats(event: dict[str, Any]) -> str:
         text += f"; {tokens['truncated']} truncated at max_len {tokens.get('max_len')}"
     if tokens.get("dropped_no_target"):
         text += f"; {tokens['dropped_no_target']} dropped (answer cut off by max_len)"
+    if event.get("turns"):
+        text += f"\n  turns: {describe_turns(event['turns'])}"
+    if tokens.get("unrendered_turns"):
+        text += (f"\n  {tokens['unrendered_turns']} turns to train are not shown by the chat template "
+                 "(it drops them from the history), so they are not trained")
     return text
 
 
