@@ -8,6 +8,7 @@ data, the model, the max length or the loss setting changes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter,
                                QTabWidget, QVBoxLayout, QWidget)
 
-from studio.core.datasets import ImportReport, import_dataset
+from studio.core.datasets import ImportReport, describe_turns, import_options
 from studio.core.errors import StudioError
 from studio.core.model_info import find_model_folder
 from studio.gui.app_context import AppContext
@@ -32,9 +33,12 @@ from studio.gui.widgets.token_histogram import TokenHistogram
 from studio.gui.worker_task import WorkerTask
 
 DATA_FILTER = "Datasets (*.jsonl *.ndjson *.json *.csv *.tsv *.parquet *.pq *.txt *.md);;All files (*)"
-PREVIEW_KEYS = {"", "data.path", "data.format", "data.columns", "data.system_prompt", "data.loss_on",
-                "data.max_len", "model.name_or_path"}
-IMPORT_KEYS = {"", "data.path", "data.format", "data.columns", "data.system_prompt"}
+IMPORT_KEYS = {"", "data.path", "data.format", "data.columns", "data.system_prompt", "data.text_unit",
+               "data.reasoning"}
+# Settings the preview worker takes as --set: the data's own, and what decides the tokenizer and template.
+PREVIEW_SETTINGS = ("data.text_unit", "data.reasoning", "model.revision", "model.chat_template",
+                    "model.trust_remote_code")
+PREVIEW_KEYS = IMPORT_KEYS | {"data.loss_on", "data.max_len", "model.name_or_path", *PREVIEW_SETTINGS}
 PREVIEW_EXAMPLES = 8
 
 
@@ -64,6 +68,10 @@ class DataPage(QWidget):
         self.mapping.mapping_changed.connect(lambda mapping: ctx.config.set("data.columns", mapping))
         self.summary = QLabel()
         self.summary.setProperty("role", "muted")
+        self.notes = QLabel()             # what the file holds that training does not use, per-turn controls
+        self.notes.setObjectName("data-notes")
+        self.notes.setWordWrap(True)
+        self.notes.hide()
         self.banner = MessageBanner()
 
         source = QVBoxLayout()
@@ -74,6 +82,7 @@ class DataPage(QWidget):
         source.addLayout(row)
         source.addWidget(self.mapping)
         source.addWidget(self.summary)
+        source.addWidget(self.notes)
 
         self.eval_file = QLineEdit()
         self.eval_file.setObjectName("data.eval_path")
@@ -94,6 +103,17 @@ class DataPage(QWidget):
         split.addWidget(QLabel("Loss on"), 2, 0)
         split.addWidget(make_editor(ctx.config, "data.loss_on"), 2, 1)
         split.addWidget(make_editor(ctx.config, "data.skip_bad_rows"), 2, 2, 1, 2)
+        split.addWidget(QLabel("Reasoning"), 3, 0)
+        split.addWidget(make_editor(ctx.config, "data.reasoning"), 3, 1)
+        split.addWidget(QLabel(".txt unit"), 3, 2)
+        split.addWidget(make_editor(ctx.config, "data.text_unit"), 3, 3)
+        template = make_editor(ctx.config, "model.chat_template")
+        template.setPlaceholderText("the tokenizer's own")
+        template_browse = QPushButton("Browse…")
+        template_browse.clicked.connect(self._choose_template)
+        split.addWidget(QLabel("Chat template"), 4, 0)
+        split.addWidget(template, 4, 1, 1, 2)
+        split.addWidget(template_browse, 4, 3)
         split.setColumnStretch(1, 1)
         split.setColumnStretch(3, 1)
 
@@ -152,9 +172,8 @@ class DataPage(QWidget):
             self.summary.setText("No dataset yet.")
             return
         self.summary.setText(f"Reading {Path(data.path).name}…")
-        path, fmt, columns, system = data.path, data.format, dict(data.columns), data.system_prompt
-        run_in_thread(lambda: import_dataset(path, fmt, columns, system), self._show_report, self._show_error,
-                      key=f"import-{id(self)}")
+        options = replace(data, columns=dict(data.columns))
+        run_in_thread(lambda: import_options(options), self._show_report, self._show_error, key=f"import-{id(self)}")
 
     def _show_report(self, report: ImportReport) -> None:
         self.report = report
@@ -167,6 +186,7 @@ class DataPage(QWidget):
         how = "detected" if report.detected else "chosen"
         self.summary.setText(f"{report.rows_total:,} rows · {len(report.records):,} kept · {report.rejected:,} "
                              f"rejected · {report.file_type.upper()} file, format {report.format} ({how})")
+        self._show_notes(report)
         self.masks.set_count(len(report.records))
         if report.rejected:
             first = report.errors[0]
@@ -177,8 +197,17 @@ class DataPage(QWidget):
                 actions=[("Show problems", lambda: self.tabs.setCurrentWidget(self.problems))])
         self._preview_timer.start(0)
 
+    def _show_notes(self, report: ImportReport | None) -> None:
+        lines = [describe_turns(report.turns)] if report and report.turns else []
+        lines += [f"⚠ {w}" for w in (report.warnings if report else [])]
+        self.notes.setText("\n".join(lines))
+        self.notes.setProperty("role", "warn" if report and report.warnings else "muted")
+        self.notes.style().polish(self.notes)
+        self.notes.setVisible(bool(lines))
+
     def _show_error(self, exc: BaseException) -> None:
         self.report = None
+        self._show_notes(None)
         self.table.set_records([])
         if isinstance(exc, StudioError):
             self.banner.show_message("This dataset cannot be read", f"{exc.where + ': ' if exc.where else ''}"
@@ -192,6 +221,12 @@ class DataPage(QWidget):
     def _format_chosen(self, fmt: str) -> None:
         self.ctx.config.set("data.columns", {})
         self.ctx.config.set("data.format", fmt)
+
+    def _choose_template(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a chat template", str(Path.home()),
+                                              "Chat templates (*.jinja *.j2 *.json);;All files (*)")
+        if path:
+            self.ctx.config.set("model.chat_template", path)
 
     def _choose_eval_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open an evaluation file", str(Path.home()), DATA_FILTER)
@@ -242,6 +277,8 @@ class DataPage(QWidget):
                 "--columns", columns, "--system-prompt", config.data.system_prompt,
                 "--max-len", str(config.data.max_len), "--loss-on", config.data.loss_on,
                 "--examples", ",".join(str(i) for i in wanted)]
+        for key in PREVIEW_SETTINGS:
+            args += ["--set", f"{key}={self.ctx.config.get(key)}"]
         task = WorkerTask(args, self)
         task.event.connect(self._preview_event)
         if examples is None:

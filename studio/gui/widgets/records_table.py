@@ -7,6 +7,7 @@ prompt and the answer; long text is cut for the cell and shown whole in the tool
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
@@ -18,14 +19,26 @@ COLUMNS = ("Source", "Prompt / context", "Answer / text")
 CELL_CHARS = 160
 
 
+def turn_text(message: dict[str, Any]) -> str:
+    """A turn in a few words: its text, its tool calls as name(arguments), a mark when not trained."""
+    calls = " ".join(f"→ {c['function']['name']}({json.dumps(c['function']['arguments'], ensure_ascii=False)})"
+                     for c in message.get("tool_calls", ()))
+    thought = "[reasoning] " if message.get("reasoning_content") else ""
+    skipped = " [not trained]" if message.get("train") is False else ""
+    return f"{thought}{message['content']}{' ' if message['content'] and calls else ''}{calls}{skipped}"
+
+
 def record_cells(record: Record) -> tuple[str, str]:
     if record.kind == "chat" and record.messages:
         *context, last = record.messages
         # The system prompt is usually the same in every row: show it last so the cell starts with
         # what differs (it is still in the tooltip).
-        turns = [m for m in context if m["role"] != "system"] + [m for m in context if m["role"] == "system"]
-        prompt = "\n".join(f"{m['role']}: {m['content']}" for m in turns)
-        answer = last["content"] if last["role"] == "assistant" else f"{last['role']}: {last['content']}"
+        system = ("system", "developer")
+        turns = [m for m in context if m["role"] not in system] + [m for m in context if m["role"] in system]
+        prompt = "\n".join(f"{m['role']}: {turn_text(m)}" for m in turns)
+        if record.tools:
+            prompt += "\ntools: " + ", ".join(t["function"]["name"] for t in record.tools)
+        answer = turn_text(last) if last["role"] == "assistant" else f"{last['role']}: {turn_text(last)}"
         return prompt, answer
     if record.kind == "completion":
         return record.prompt or "", record.completion or ""
