@@ -86,3 +86,36 @@ def test_token_lengths_and_label_mask_come_from_the_tokenizer(app, qtbot, small_
     longer = int((page.histogram.lengths > 100).sum())
     assert longer > 0 and f"{longer:,} (" in page.histogram.summary.text()
     assert page.histogram.cutoff.value() == 100
+
+
+def test_tool_call_file_shows_its_notes_calls_and_label_mask(app, qtbot, tmp_path: Path) -> None:
+    ctx, window = app
+    page = data_page(window)
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+    rows = [{"messages": [{"role": "user", "content": "Find 7 — 七"},
+                          {"role": "assistant", "tool_calls": [{"type": "function",
+                                                                "function": {"name": "lookup", "arguments": {"n": 7}}}]},
+                          {"role": "tool", "content": "found"},
+                          {"role": "assistant", "content": "Found it 👍", "weight": 1}],
+             "tools": [tool], "ticket": 7}]
+    page.open_file(write_jsonl(tmp_path / "tools.jsonl", rows))
+    qtbot.waitUntil(lambda: page.report is not None and page.report.path.endswith("tools.jsonl"), timeout=5000)
+    assert page.notes.isVisible() and "1 tool call," in page.notes.text() and "column not used for training: ticket" in page.notes.text()
+    assert not page.banner.isVisible()                                      # a warning, not an error
+    model = page.table.records_model
+    assert 'tool: found' in model.data(model.index(0, 1)) and "tools: lookup" in model.data(model.index(0, 1))
+    qtbot.waitUntil(lambda: 0 in page.masks.masks, timeout=120_000)
+    tokens = page.masks.masks[0]["tokens"]
+    text = "".join(t for t, _ in tokens)
+    assert "七" in text and "👍" in text and "\ufffd" not in text           # characters never split
+    assert "".join(t for t, on in tokens if on) == \
+        '<tool_call>{"name": "lookup", "arguments": {"n": 7}}</tool_call><|eos|>Found it 👍<|eos|>'
+    assert '"name": "lookup"' in page.masks.text.toPlainText()
+
+
+def test_preference_file_is_refused_with_what_it_is_for(app, qtbot, tmp_path: Path) -> None:
+    _ctx, window = app
+    page = data_page(window)
+    page.open_file(write_jsonl(tmp_path / "pref.jsonl", [{"prompt": "2+2?", "chosen": "4", "rejected": "5"}]))
+    qtbot.waitUntil(lambda: page.banner.isVisible() and "preference" in page.banner.body.text(), timeout=5000)
+    assert "DPO" in page.banner.body.text() and page.table.records_model.rowCount() == 0

@@ -104,13 +104,16 @@ class ImportReport:
         return "\n".join(lines)
 
 
-TURN_WORDS = [("assistant_turns", "assistant turns"), ("untrained_turns", "not trained (weight 0 / train false)"),
+TURN_WORDS = [("assistant_turns", "assistant turn{s}"),
+              ("untrained_turns", "not trained (weight 0 / train false)"),
               ("partly_trained_turns", "partly trained (train_detail / content parts)"),
-              ("trained_other_turns", "non-assistant turns trained (train true)"), ("tool_calls", "tool calls"),
-              ("tool_results", "tool results (never trained)"), ("records_with_tools", "records with tools"),
-              ("reasoning_turns", "turns with reasoning"), ("reasoning_dropped", "reasonings dropped (data.reasoning=drop)")]
+              ("trained_other_turns", "non-assistant turn{s} trained (train true)"), ("tool_calls", "tool call{s}"),
+              ("tool_results", "tool result{s} (never trained)"), ("records_with_tools", "record{s} with tools"),
+              ("reasoning_turns", "turn{s} with reasoning"),
+              ("reasoning_dropped", "turn{s} whose reasoning was dropped (data.reasoning=drop)")]
 
 
 def describe_turns(turns: dict[str, int]) -> str:
     """One line: "40 assistant turns, 3 not trained (weight 0 / train false), 12 tool calls"."""
-    return ", ".join(f"{turns[key]:,} {words}" for key, words in TURN_WORDS if turns.get(key))
+    return ", ".join(f"{turns[key]:,} " + words.format(s="" if turns[key] == 1 else "s")
+                     for key, words in TURN_WORDS if turns.get(key))

@@ -14,8 +14,8 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy,
+                               QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from studio.core.datasets import ImportReport, describe_turns, import_options
 from studio.core.errors import StudioError
@@ -71,6 +71,8 @@ class DataPage(QWidget):
         self.notes = QLabel()             # what the file holds that training does not use, per-turn controls
         self.notes.setObjectName("data-notes")
         self.notes.setWordWrap(True)
+        # Wrap to the card's width rather than widen the window to one line of text.
+        self.notes.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.notes.hide()
         self.banner = MessageBanner()
 
@@ -105,15 +107,15 @@ class DataPage(QWidget):
         split.addWidget(make_editor(ctx.config, "data.skip_bad_rows"), 2, 2, 1, 2)
         split.addWidget(QLabel("Reasoning"), 3, 0)
         split.addWidget(make_editor(ctx.config, "data.reasoning"), 3, 1)
-        split.addWidget(QLabel(".txt unit"), 3, 2)
-        split.addWidget(make_editor(ctx.config, "data.text_unit"), 3, 3)
+        split.addWidget(QLabel("Text unit"), 4, 0)
+        split.addWidget(make_editor(ctx.config, "data.text_unit"), 4, 1)
         template = make_editor(ctx.config, "model.chat_template")
         template.setPlaceholderText("the tokenizer's own")
         template_browse = QPushButton("Browse…")
         template_browse.clicked.connect(self._choose_template)
-        split.addWidget(QLabel("Chat template"), 4, 0)
-        split.addWidget(template, 4, 1, 1, 2)
-        split.addWidget(template_browse, 4, 3)
+        split.addWidget(QLabel("Template"), 5, 0)
+        split.addWidget(template, 5, 1, 1, 2)
+        split.addWidget(template_browse, 5, 3)
         split.setColumnStretch(1, 1)
         split.setColumnStretch(3, 1)
 

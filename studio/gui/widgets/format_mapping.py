@@ -8,13 +8,14 @@ choices are written to the config as data.format and data.columns, exactly what
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from studio.core.config import FORMAT_CHOICES
 from studio.core.datasets import FIELDS
 
 SAME = "(same name)"
+FIELDS_PER_ROW = 2
 FORMAT_NAMES = {"auto": "Detect automatically", "chat": "Chat (OpenAI messages)", "sharegpt": "ShareGPT",
                 "alpaca": "Alpaca", "completion": "Prompt / completion", "text": "Plain text"}
 
@@ -44,7 +45,7 @@ class FormatMapping(QWidget):
         columns = QHBoxLayout()
         columns.setContentsMargins(0, 0, 0, 0)
         self.columns_label = QLabel("Columns")
-        columns.addWidget(self.columns_label)
+        columns.addWidget(self.columns_label, 0, Qt.AlignmentFlag.AlignTop)
         columns.addLayout(self.fields)
         columns.addStretch(1)
         layout = QVBoxLayout(self)
@@ -77,8 +78,9 @@ class FormatMapping(QWidget):
             combo.setCurrentText(mapping.get(field, SAME))
             combo.setToolTip(f"The file's column that holds '{field}' for the {fmt} format.")
             combo.currentTextChanged.connect(self._emit_mapping)
-            self.fields.addWidget(QLabel(field), 0, 2 * i)
-            self.fields.addWidget(combo, 0, 2 * i + 1)
+            row, column = divmod(i, FIELDS_PER_ROW)     # wrapped, so a laptop screen holds the page
+            self.fields.addWidget(QLabel(field), row, 2 * column)
+            self.fields.addWidget(combo, row, 2 * column + 1)
             self.combos[field] = combo
 
     def _emit_mapping(self, _text: str) -> None:
