@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from studio.core.datasets.messages import REASONING_MODES
+from studio.core.datasets.readers import TEXT_UNITS
 from studio.core.errors import ConfigError
 
 
@@ -29,8 +31,6 @@ def opt(default: Any = dataclasses.MISSING, help: str = "", *, flag: str | None 
 QUANT_CHOICES = ("none", "4bit", "8bit")
 DTYPE_CHOICES = ("auto", "bf16", "fp16", "fp32")
 FORMAT_CHOICES = ("auto", "chat", "sharegpt", "alpaca", "completion", "text")
-TEXT_UNIT_CHOICES = ("paragraph", "line", "document")
-REASONING_CHOICES = ("template", "inline", "drop")
 SCHEDULER_CHOICES = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts",
                      "polynomial", "inverse_sqrt")
 
@@ -84,11 +84,11 @@ class DataOptions:
     text_unit: str = opt("paragraph", "What one document of a .txt file is: paragraph (documents "
                          "separated by blank lines), line (one document per line) or document (the whole "
                          "file). Each document ends with the end-of-text token.", flag="--text-unit",
-                         choices=TEXT_UNIT_CHOICES)
+                         choices=TEXT_UNITS)
     reasoning: str = opt("template", "What to do with the assistant's reasoning (reasoning_content, "
                          "reasoning or thinking fields): template (pass it to the chat template, which must "
                          "render it), inline (write it into the answer as <think>...</think>), or drop "
-                         "(train on the answers without it).", flag="--reasoning", choices=REASONING_CHOICES)
+                         "(train on the answers without it).", flag="--reasoning", choices=REASONING_MODES)
     seed: int = opt(42, "Seed of the train/eval split.", flag="--split-seed", min=0)
     cache_tokenized: bool = opt(True, "Keep the tokenized data in the workspace cache (cache/tokenized), "
                                 "keyed by the data's content, the tokenizer, max_len and loss_on, so the "

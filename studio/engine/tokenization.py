@@ -64,11 +64,11 @@ def encode_record(tokenizer: Any, record: dict[str, Any], max_len: int, loss_on:
         return [example]
     if record.get("completion") is not None:
         prompt = record["prompt"] or ""
-        prompt_enc = tokenizer(prompt, add_special_tokens=True, return_offsets_mapping=True)
-        completion_enc = tokenizer(record["completion"], add_special_tokens=False, return_offsets_mapping=True)
+        prompt_enc = tokenizer(prompt, add_special_tokens=True, return_offsets_mapping=keep_text)
+        completion_enc = tokenizer(record["completion"], add_special_tokens=False, return_offsets_mapping=keep_text)
         prompt_ids, completion_ids = list(prompt_enc["input_ids"]), list(completion_enc["input_ids"])
-        offsets = [tuple(o) for o in prompt_enc["offset_mapping"]] + \
-            [(s + len(prompt), e + len(prompt)) for s, e in completion_enc["offset_mapping"]]
+        offsets = [tuple(o) for o in prompt_enc["offset_mapping"]] + [
+            (s + len(prompt), e + len(prompt)) for s, e in completion_enc["offset_mapping"]] if keep_text else []
         if eos is not None:
             completion_ids = completion_ids + [eos]
             offsets.append((-1, -1))       # a token of its own, not in the text

@@ -13,23 +13,26 @@ import hashlib
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from studio.core.datasets.formats import FIELDS, check_mapping, detect_format, normalise, used_columns
-from studio.core.datasets.messages import REASONING_MODES, FieldUse
+from studio.core.datasets.messages import FieldUse
 from studio.core.datasets.problems import ModalityProblem, RowProblem
-from studio.core.datasets.readers import TEXT_UNITS, RawRow, read_rows
+from studio.core.datasets.readers import RawRow, read_rows
 from studio.core.datasets.records import ImportReport, Record, RowError, describe_turns
 from studio.core.datasets.refusals import refuse_other_purposes
 from studio.core.errors import DataError
 
-__all__ = ["FIELDS", "REASONING_MODES", "TEXT_UNITS", "ImportReport", "Record", "RowError", "describe_turns",
-           "fingerprint", "import_dataset", "import_options", "split_records", "require_clean"]
+if TYPE_CHECKING:
+    from studio.core.config import DataOptions
+
+__all__ = ["FIELDS", "ImportReport", "Record", "RowError", "describe_turns", "fingerprint", "import_dataset",
+           "import_options", "split_records", "require_clean"]
 
 DETECT_SAMPLE = 50
 
 
-def import_options(data: Any, path: str = "") -> ImportReport:
+def import_options(data: DataOptions, path: str = "") -> ImportReport:
     """import_dataset with every setting of a DataOptions (config.data), for `path` or data.path."""
     return import_dataset(path or data.path, data.format, data.columns, data.system_prompt,
                           text_unit=data.text_unit, reasoning=data.reasoning)
@@ -73,17 +76,17 @@ def import_dataset(path: str | Path, fmt: str = "auto", columns: dict[str, str] 
             report.errors.append(item)
             continue
         row_use = FieldUse()
+        where = f"{path.name}:{item.line}" if item.unit == "line" else f"{path.name}: row {item.line}"
         try:
             record = normalise(item.data, fmt, columns, system_prompt, row_use, reasoning)
         except ModalityProblem as problem:
-            where = f"{path.name}:{item.line}" if item.unit == "line" else f"{path.name}: row {item.line}"
             raise DataError(f"{where}: {problem.detail}: the dataset holds {problem.modality}, and LoRA Studio "
                             "trains text-only language models", hint="use a text-only dataset; LoRA Studio cannot "
                             f"train on {problem.modality}, and dropping them would train on the text alone") from None
         except RowProblem as problem:
             report.errors.append(RowError(path.name, item.line, problem.category, problem.detail, item.unit))
             continue
-        record.source = f"{path.name}:{item.line}" if item.unit == "line" else f"{path.name}: row {item.line}"
+        record.source = where
         report.records.append(record)
         use.merge(row_use)
         use.counts["records_with_tools"] += bool(record.tools)
