@@ -39,9 +39,11 @@ def refuse_other_purposes(path: Path, rows: list[Any], columns: dict[str, str], 
                         "which trains with KTO: as SFT every answer, the undesirable ones too, would be learned",
                         hint=SFT_ONLY + "; for SFT, keep the rows tagged true and remove the kto_tag column")
     labels = [row.get("label") for row in dicts if "label" in row]
-    if "completion" in present and labels and all(isinstance(v, bool) for v in labels) and "label" not in mapped:
-        raise DataError(f"{path.name} holds unpaired preference (KTO) data: a true/false 'label' says whether each "
-                        "completion is desirable; trained as SFT the undesirable completions would be learned too",
+    answers = present & {"completion", "messages", "conversations"}
+    if answers and labels and all(isinstance(v, bool) for v in labels) and "label" not in mapped:
+        layout = "TRL's unpaired preference layout" if "completion" in answers else "LLaMA-Factory's KTO layout"
+        raise DataError(f"{path.name} holds KTO data ({layout}): a true/false 'label' says whether each answer "
+                        "is desirable; trained as SFT the undesirable answers would be learned too",
                         hint=SFT_ONLY + "; for SFT, keep the rows labelled true and remove the label column")
     if detecting and "prompt" in present and not (present & ANSWER_COLUMNS) and not mapped:
         raise DataError(f"{path.name} holds prompts without answers (TRL's prompt-only layout, used by online "
