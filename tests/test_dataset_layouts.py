@@ -206,3 +206,16 @@ def test_media_content_parts_refuse_the_file(tmp_path: Path) -> None:
         {"role": "assistant", "content": "A cat."}]}])
     with pytest.raises(DataError, match="image_url.*holds images"):
         import_dataset(path)
+
+
+def test_openai_legacy_function_calling(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "functions.jsonl", [{"messages": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "function_call": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+        {"role": "function", "name": "get_weather", "content": "18C and sunny"},
+        {"role": "assistant", "content": "It is 18C and sunny."}], "functions": [WEATHER]}])
+    [view] = views(path)
+    assert view["text"] == (f"<|system|>{TOOL_PROMPT}<|user|>Weather in Paris?<|eos|><|assistant|>{CALL}<|eos|>"
+                            "<|tool|>18C and sunny<|eos|><|assistant|>It is 18C and sunny.<|eos|>")
+    assert view["trained_text"] == f"{CALL}<|eos|>It is 18C and sunny.<|eos|>"
+    assert import_dataset(path).warnings == []

@@ -93,8 +93,9 @@ def check_mapping(fmt: str, columns: dict[str, str], available: set[str]) -> Non
 
 
 def used_columns(fmt: str, columns: dict[str, str]) -> set[str]:
-    """The file columns the format reads, after the mapping."""
-    return {columns.get(name, name) for name in FIELDS[fmt]}
+    """The file columns the format reads, after the mapping (OpenAI's older `functions` is tools)."""
+    used = {columns.get(name, name) for name in FIELDS[fmt]}
+    return used | {"functions"} if "tools" in FIELDS[fmt] and "tools" not in columns else used
 
 
 def _renamed(row: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
@@ -143,8 +144,9 @@ def normalise(row: Any, fmt: str, columns: dict[str, str], system_prompt: str = 
             record.messages.insert(0, {"role": "system", "content": system})
         if system_prompt and record.messages[0]["role"] not in SYSTEM_ROLES:
             record.messages.insert(0, {"role": "system", "content": system_prompt})
-        if row.get("tools") not in (None, "", []):
-            record.tools = tool_list(row["tools"])
+        tools = row.get("tools") if row.get("tools") not in (None, "", []) else row.get("functions")
+        if tools not in (None, "", []):
+            record.tools = tool_list(tools)
         _check_conversation(record.messages)
     return record
 
