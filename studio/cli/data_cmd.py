@@ -167,9 +167,8 @@ def _print_view(view: dict[str, Any]) -> None:
     console.print(body)
     if not console.is_terminal:      # no colours in a file or a pipe: spell out what is trained
         console.print(f"--- trained (counts toward the loss) ---\n{view['trained_text']}")
-    notes = [f"{view['tokens']:,} tokens, {view['trained_tokens']:,} count toward the loss "
-             f""
-             + ("(bold green; the dim text is context)" if console.is_terminal else "")]
+    notes = [f"{view['tokens']:,} tokens, {view['trained_tokens']:,} count toward the loss"
+             + (" (bold green; the dim text is context)" if console.is_terminal else "")]
     if view["truncated"]:
         notes.append(f"cut at max_len from {view['raw_tokens']:,} tokens")
     if view["unrendered_turns"]:

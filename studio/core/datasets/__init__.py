@@ -101,8 +101,9 @@ def _warnings(report: ImportReport, kind: str, fmt: str, columns: dict[str, str]
     out = []
     unused = [c for c in report.columns if c not in used_columns(fmt, columns)] if kind != "text" else []
     if unused:
+        reads = sorted(columns.get(name, name) for name in FIELDS[fmt])
         out.append(f"column{'s' * (len(unused) > 1)} not used for training: {', '.join(unused)} "
-                   f"(the {fmt} format reads {', '.join(sorted(used_columns(fmt, columns)))})")
+                   f"(the {fmt} format reads {', '.join(reads)})")
     if use.unused:
         fields = ", ".join(f"{key!r} ({count:,} turns)" for key, count in use.unused.most_common())
         out.append(f"turn fields not used for training: {fields}")
