@@ -70,3 +70,32 @@ REWRITING = ("{% for m in messages %}{% if m['role'] == 'assistant' and not loop
 # Knows the developer role (as OpenAI's newer templates do).
 WITH_DEVELOPER = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|eos|>{% endfor %}"
                   "{# developer is a role of its own here #}{% if add_generation_prompt %}<|assistant|>{% endif %}")
+
+# Mistral-like tool calling: the tool list goes before the *last* user question, calls are written
+# as [TOOL_CALLS] JSON with no assistant header, results as [TOOL_RESULTS].
+MISTRAL_TOOLS = (
+    "{{ bos_token }}{% set ns = namespace(last_user=-1) %}"
+    "{% for m in messages %}{% if m['role'] == 'user' %}{% set ns.last_user = loop.index0 %}{% endif %}{% endfor %}"
+    "{% for m in messages %}{% if m['role'] == 'user' %}"
+    "{% if tools and loop.index0 == ns.last_user %}[AVAILABLE_TOOLS] {{ tools | tojson }}[/AVAILABLE_TOOLS]{% endif %}"
+    "[INST] {{ m['content'] }}[/INST]"
+    "{% elif m['role'] == 'assistant' %}{% if m.tool_calls %}[TOOL_CALLS] "
+    "{{ m.tool_calls | map(attribute='function') | list | tojson }}{{ eos_token }}"
+    "{% else %} {{ m['content'] }}{{ eos_token }}{% endif %}"
+    "{% elif m['role'] == 'tool' %}[TOOL_RESULTS] {{ m['content'] }}[/TOOL_RESULTS]{% endif %}{% endfor %}")
+
+# Writes every message's name, but never the assistant's tool calls.
+NAMES_NOT_CALLS = ("{% for m in messages %}<|{{ m['role'] }}|>{% if m.name %}({{ m.name }}){% endif %}"
+                   "{{ m['content'] }}<|eos|>{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")
+
+# DeepSeek-R1-distill-like: the part of an answer up to </think> is removed from every answer.
+R1_STRIPS_THINK = ("{% for m in messages %}{% set content = m['content'] %}"
+                   "{% if m['role'] == 'assistant' and '</think>' in content %}"
+                   "{% set content = content.split('</think>')[-1] %}{% endif %}"
+                   "<|{{ m['role'] }}|>{{ content }}<|eos|>{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")
+
+# Tool calls are written only for turns that are not the last one.
+CALLS_IN_HISTORY_ONLY = ("{% for m in messages %}{% if m['role'] == 'assistant' %}<|assistant|>"
+                         "{% if m.tool_calls and not loop.last %}<call>{{ m.tool_calls[0].function | tojson }}</call>"
+                         "{% else %}{{ m['content'] }}{% endif %}<|eos|>{% else %}<|{{ m['role'] }}|>{{ m['content'] }}<|eos|>"
+                         "{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")

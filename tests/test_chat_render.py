@@ -121,3 +121,49 @@ def test_characters_split_across_tokens_stay_whole() -> None:
     assert "\ufffd" not in view["text"] and view["trained_text"] == "好的 👍<|im_end|>\n"
     assert view["tokens"] > len(view["pieces"])          # several byte tokens make one character
     assert ["👍", True] in view["pieces"]
+
+
+ADD = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object", "properties": {}}}}]
+CALL_ADD = {"role": "assistant", "content": "", "tool_calls": [
+    {"type": "function", "function": {"name": "add", "arguments": {"a": 2}}}]}
+
+
+def test_a_template_that_moves_the_tool_list_still_trains_each_call() -> None:
+    messages = [{"role": "user", "content": Q1}, CALL_ADD, {"role": "tool", "content": "4"},
+                {"role": "assistant", "content": "done"}, {"role": "user", "content": "again"},
+                {"role": "assistant", "content": "x"}]
+    view = show(T.MISTRAL_TOOLS, messages, tools=ADD)
+    assert view["trained_text"] == '[TOOL_CALLS] [{"name": "add", "arguments": {"a": 2}}]<|eos|> done<|eos|> x<|eos|>'
+    assert view["unrendered_turns"] == 0
+
+
+def test_a_template_that_writes_names_but_not_calls_is_refused() -> None:
+    messages = [{"role": "user", "content": Q1}, CALL_ADD, {"role": "tool", "name": "add", "content": "4"},
+                {"role": "assistant", "content": "done"}]
+    with pytest.raises(TemplateUnsupported, match="tool calls"):
+        show(T.NAMES_NOT_CALLS, messages)
+
+
+def test_a_template_that_strips_think_blocks_refuses_inline_reasoning() -> None:
+    messages = [{"role": "user", "content": Q1}, {"role": "assistant", "content": "<think>\n2 and 2\n</think>\n\n4"}]
+    with pytest.raises(TemplateUnsupported, match="<think>"):
+        show(T.R1_STRIPS_THINK, messages)
+    assert show(T.CHATML, messages)["trained_text"] == "<think>\n2 and 2\n</think>\n\n4<|im_end|>\n"
+
+
+def test_a_turn_whose_end_cannot_be_told_rejects_the_row_not_the_run() -> None:
+    messages = [{"role": "user", "content": Q1}, CALL_ADD, {"role": "tool", "content": "4"},
+                {"role": "assistant", "content": "done"}]
+    with pytest.raises(TemplateProblem, match="cannot tell where turn 2 ends"):
+        show(T.CALLS_IN_HISTORY_ONLY, messages)
+
+
+def test_parts_are_placed_where_the_template_writes_the_text() -> None:
+    # The untrained part's text also occurs in the reasoning before it, and Llama-3 trims the content.
+    messages = [{"role": "user", "content": Q1},
+                {"role": "assistant", "content": "ok then", "reasoning_content": "i say ok",
+                 "train_detail": [[0, 3, False], [3, 7, True]]}]
+    assert show(T.QWEN3_THINKING, messages)["trained_text"] == "<think>\ni say ok\n</think>\n\nthen<|im_end|>\n"
+    trimmed = [{"role": "user", "content": Q1},
+               {"role": "assistant", "content": " draft: final ", "train_detail": [[0, 8, False], [8, 14, True]]}]
+    assert show(T.LLAMA3, trimmed)["trained_text"] == "final<|eot_id|>"

@@ -27,7 +27,7 @@ def views(path: Path, template: str | None = None, loss_on: str = "assistant", *
     tokenizer = build_tokenizer()
     if template:
         tokenizer.chat_template = template
-    report = import_dataset(path, **options)
+    report = import_dataset(path, loss_on=loss_on, **options)
     assert not report.errors, report.describe()
     return [describe_example(tokenizer, r.to_dict(), 4096, loss_on) for r in report.records]
 
@@ -219,3 +219,38 @@ def test_openai_legacy_function_calling(tmp_path: Path) -> None:
                             "<|tool|>18C and sunny<|eos|><|assistant|>It is 18C and sunny.<|eos|>")
     assert view["trained_text"] == f"{CALL}<|eos|>It is 18C and sunny.<|eos|>"
     assert import_dataset(path).warnings == []
+
+
+def test_odd_but_valid_turn_fields_and_malformed_ones(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "odd.jsonl", [
+        {"messages": [{"role": "user", "content": "q", "tool_calls": []},            # exports write [] for "no call"
+                      {"role": "assistant", "content": "a", "tool_calls": [],
+                       "thinking": [{"type": "thinking", "thinking": "hm"}]}]},       # reasoning as parts
+        {"messages": [{"role": "user", "content": "q"},
+                      {"role": "assistant", "content": "a", "thinking": {"text": "hm"}}]},
+        {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "abc",
+                                                         "train_detail": [{"begin_offset": True, "end_offset": 1,
+                                                                           "train": False}]}]}])
+    report = import_dataset(path)
+    assert report.records[0].messages[1] == {"role": "assistant", "content": "a", "reasoning_content": "hm"}
+    assert [(e.line, e.category) for e in report.errors] == [(2, "wrong type"), (3, "wrong type")]
+    assert "'thinking' must be text" in report.errors[0].detail
+
+
+def test_loss_on_all_keeps_a_row_whose_answers_are_all_weight_zero(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "w0.jsonl", [{"messages": [
+        {"role": "user", "content": "Q"}, {"role": "assistant", "content": "A", "weight": 0}]}])
+    assert import_dataset(path).errors[0].category == "nothing to train"
+    [view] = views(path, loss_on="all")
+    assert view["trained_text"] == "<|user|>Q<|eos|><|assistant|>"
+
+
+def test_sft_split_with_preference_columns_trains_its_messages(tmp_path: Path) -> None:
+    # As HuggingFaceH4's ultrafeedback_binarized train_sft: prompt, chosen, rejected and the SFT messages.
+    conversation = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
+    path = write_jsonl(tmp_path / "train_sft.jsonl", [{
+        "prompt": "2+2?", "prompt_id": "x1", "messages": conversation, "chosen": conversation,
+        "rejected": [conversation[0], {"role": "assistant", "content": "5"}], "score_chosen": 9.0}])
+    report = import_dataset(path)
+    assert report.format == "chat" and len(report.records) == 1
+    assert report.warnings[0].startswith("columns not used for training: chosen, prompt, prompt_id, rejected, score_chosen")

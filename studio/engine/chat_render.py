@@ -9,10 +9,12 @@ text in the most exact way the template allows:
    (`return_assistant_tokens_mask`); nothing is guessed.
 2. prefixes: the conversation rendered up to the turn, with and without it, gives its span when
    both renders are prefixes of the whole (true of most templates).
-3. a template that rewrites earlier turns (Qwen3 drops their reasoning, some drop more) fails 2;
-   the turn is then found where the whole render changes when only its text changes, and it ends
-   with what the template writes after a turn (its end-of-turn marker, tool calls). A turn the
-   template does not show at all is not trained: the loss matches what the template renders.
+3. a template that rewrites earlier turns (Qwen3 drops their reasoning, Mistral moves the tool
+   list) fails 2; the turn is then found where the whole render changes when only its text,
+   reasoning and tool-call arguments change, and is widened by what the template writes around
+   the turn when it is the last one (its header, the start of a tool call, the end-of-turn
+   marker). A turn the template does not show at all is not trained, so the loss matches what
+   the template renders; a turn whose end cannot be told rejects its row.
 
 What a template cannot render (tool definitions, tool calls, tool results, reasoning) is found
 once per template by rendering a small probe conversation; data that needs it is refused with one
@@ -25,10 +27,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from studio.core.datasets.messages import REASONING_KEYS
+
 MARKER = re.compile(r"\{%-?\s*generation\s*-?%\}")
 DUMMY = ("\u2983studio-probe\u2984", "\u2985studio-probe\u2986")
 PRIVATE_KEYS = ("train", "train_detail")
-REASONING_KEYS = ("reasoning_content", "thinking", "reasoning")
 
 
 class TemplateProblem(Exception):
@@ -68,7 +71,7 @@ def render_chat(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict
     drop = [spans[i] for i in needed if not train[i] and spans.get(i)]
     for i, detail in details.items():
         if train[i] and spans.get(i):
-            drop += _untrained_parts(full, spans[i], messages[i], detail, i)
+            drop += _untrained_parts(tokenizer, prepared, tools, full, i, detail)
     unrendered = sum(1 for i in needed if train[i] and spans.get(i) is None)
     return Rendered(full, _subtract(_union(keep), _union(drop)), unrendered)
 
@@ -83,7 +86,8 @@ def effective_train(message: dict[str, Any], loss_on: str) -> bool:
 def prepare_messages(messages: list[dict[str, Any]], template: str) -> list[dict[str, Any]]:
     """The messages as this template reads them: our keys removed, `developer` as `system` where
     the template has no developer role, the reasoning under the key the template uses."""
-    key = next((k for k in REASONING_KEYS if k in template), "reasoning_content")
+    key = next((k for k in REASONING_KEYS if re.search(rf"\.{k}\b|\[\s*['\"]{k}['\"]\s*\]", template)),
+               "reasoning_content")
     out = []
     for message in messages:
         m = {k: v for k, v in message.items() if k not in PRIVATE_KEYS}
@@ -147,25 +151,38 @@ def _marked_spans(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, fu
 
 def _locate(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, full: str, i: int) -> tuple[int, int] | None:
     """Turn i's span in `full`, or None when the template does not show it (see the module text)."""
-    generation = messages[i]["role"] == "assistant"
-    try:
-        before = _render(tokenizer, messages[:i], tools, generation) if i else ""
-        upto = _render(tokenizer, messages[: i + 1], tools)
-    except TemplateProblem:
-        before = upto = None
+    before = _try_render(tokenizer, messages[:i], tools, messages[i]["role"] == "assistant") if i else ""
+    upto = _try_render(tokenizer, messages[: i + 1], tools)
     if before is not None and upto is not None and full.startswith(upto) and upto.startswith(before):
         return len(before), len(upto)
-    region = _changed_region(tokenizer, messages, tools, full, i)
+    region = _changed_region(tokenizer, messages, tools, full, i, whole=True)
     if region is None:
         return None
     start, end = region
+    # The turn as the template writes it when it is the last one: what comes before its changing
+    # text (a header, the start of a tool call) and after it (tool calls, the end-of-turn marker).
+    last = _changed_region(tokenizer, messages[: i + 1], tools, upto, i, whole=True) if upto is not None else None
     if before is not None and full.startswith(before) and len(before) <= start:
         start = len(before)
-    if upto is not None:   # what the template writes after this turn's text when it is the last one
-        last = _changed_region(tokenizer, messages[: i + 1], tools, upto, i)
-        tail = upto[last[1]:] if last else ""
-        end += len(tail) if full.startswith(tail, end) else _common_tokens(tokenizer, tail, full[end:end + len(tail)])
-    return start, end
+    elif last and before is not None and upto is not None and upto.startswith(before):
+        lead = upto[len(before):last[0]]
+        if lead and full.endswith(lead, 0, start):
+            start -= len(lead)
+    tail = upto[last[1]:] if last and upto is not None else ""
+    if tail:
+        matched = len(tail) if full.startswith(tail, end) else _common_tokens(tokenizer, tail, full[end:end + len(tail)])
+        if not matched:
+            raise TemplateProblem(f"cannot tell where turn {i + 1} ends: the template writes it differently when "
+                                  "it is not the last turn")
+        end += matched
+    return (start, end) if end > start else None
+
+
+def _try_render(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, generation: bool = False) -> str | None:
+    try:
+        return _render(tokenizer, messages, tools, generation)
+    except TemplateProblem:
+        return None
 
 
 def _common_tokens(tokenizer: Any, tail: str, text: str) -> int:
@@ -184,37 +201,65 @@ def _common_tokens(tokenizer: Any, tail: str, text: str) -> int:
     return matched
 
 
-def _changed_region(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, full: str,
-                    i: int) -> tuple[int, int] | None:
-    """Where `full` changes when only turn i's text is replaced: that text's place in the render."""
-    content = messages[i]["content"]
-    dummy = next(d for d in DUMMY if not content or (content[0] != d[0] and content[-1] != d[-1]))
-    changed = [dict(m) for m in messages]
-    changed[i]["content"] = dummy
-    try:
-        other = _render(tokenizer, changed, tools)
-    except TemplateProblem:
+def _changed_region(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, full: str, i: int,
+                    whole: bool) -> tuple[int, int] | None:
+    """Where `full` changes when turn i's text (with `whole`: also its reasoning and tool calls'
+    arguments) is replaced: that turn's place in the render, or None when nothing changes."""
+    changed = list(messages)
+    changed[i] = _perturbed(messages[i], whole)
+    other = _try_render(tokenizer, changed, tools)
+    if other is None or other == full:
         return None
-    if other == full:
-        return None
-    prefix = 0
-    limit = min(len(full), len(other))
-    while prefix < limit and full[prefix] == other[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < limit - prefix and full[-1 - suffix] == other[-1 - suffix]:
-        suffix += 1
+    prefix = _common_length(full, other, lambda a, n: a[:n])
+    suffix = _common_length(full, other, lambda a, n: a[len(a) - n:], min(len(full), len(other)) - prefix)
     return prefix, len(full) - suffix
 
 
-def _untrained_parts(full: str, span: tuple[int, int], message: dict[str, Any], detail: list[list[Any]],
-                     i: int) -> list[tuple[int, int]]:
-    """The characters of a turn's parts marked train: false (Axolotl train_detail, content parts)."""
-    start = full.find(message["content"], span[0], span[1])
-    if start < 0:
+def _perturbed(message: dict[str, Any], whole: bool) -> dict[str, Any]:
+    out = dict(message, content=_dummy(message["content"]))
+    if whole:
+        for key in REASONING_KEYS:
+            if isinstance(out.get(key), str):
+                out[key] = _dummy(out[key])
+        if out.get("tool_calls"):
+            out["tool_calls"] = [{**call, "function": {**call["function"], "arguments": {"studio_probe": 0}}}
+                                 for call in out["tool_calls"]]
+    return out
+
+
+def _dummy(text: str) -> str:
+    return next(d for d in DUMMY if not text or (text[0] != d[0] and text[-1] != d[-1]))
+
+
+def _common_length(a: str, b: str, cut: Any, limit: int | None = None) -> int:
+    """The longest n (up to limit) with cut(a, n) == cut(b, n): a binary search of slice
+    comparisons, which run in C, instead of a loop over every character."""
+    low, high = 0, min(len(a), len(b)) if limit is None else limit
+    while low < high:
+        middle = (low + high + 1) // 2
+        if cut(a, middle) == cut(b, middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _untrained_parts(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, full: str, i: int,
+                     detail: list[list[Any]]) -> list[tuple[int, int]]:
+    """The characters of a turn's parts marked train: false (Axolotl train_detail, content parts),
+    placed where the template writes the turn's text (also when it trims it)."""
+    content = messages[i]["content"]
+    region = _changed_region(tokenizer, messages, tools, full, i, whole=False)
+    shown = full[region[0]:region[1]] if region else None
+    if shown == content:
+        shift = 0
+    elif shown is not None and shown == content.strip():
+        shift = -(len(content) - len(content.lstrip()))
+    else:
         raise TemplateProblem(f"the template changes the text of turn {i + 1}, so the parts marked not to be "
                               "trained cannot be placed in it")
-    return [(start + s, start + e) for s, e, trained in detail if not trained and e > s]
+    start = region[0] + shift
+    return [(max(region[0], start + s), min(region[1], start + e)) for s, e, trained in detail if not trained]
 
 
 def _union(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -248,6 +293,8 @@ PROBE_TOOL = {"type": "function", "function": {"name": "studio_probe_tool", "des
                                                "parameters": {"type": "object", "properties": {}}}}
 HINT_TOOLS = ("use a model whose chat template supports tool calling (for example a Qwen2.5, Qwen3 or "
               "Llama 3.1 instruct model), or give such a template with --chat-template FILE")
+HINT_THINK_TAGS = ("give a template that keeps them (--chat-template FILE), or put the reasoning in a "
+                   "reasoning_content field for a template that renders it (see --reasoning)")
 HINT_REASONING = ("use a template that renders reasoning (--chat-template FILE, e.g. a Qwen3 template), or "
                   "--reasoning inline to write it into the answer as <think>...</think>, or --reasoning drop "
                   "to train on the answers without it")
@@ -262,14 +309,16 @@ def template_features(tokenizer: Any, template: str) -> frozenset[str]:
     user = {"role": "user", "content": "studio probe question"}
     call = {"role": "assistant", "content": "", "tool_calls": [
         {"type": "function", "function": {"name": "studio_probe_call", "arguments": {"x": 1}}}]}
-    result = {"role": "tool", "name": "studio_probe_call", "content": "studio_probe_result"}
+    result = {"role": "tool", "name": "studio_probe_tool", "content": "studio_probe_result"}
     reasoning = {"role": "assistant", "content": "studio probe answer", "reasoning_content": "studio_probe_reasoning"}
     probes = {"tools": ([user], [PROBE_TOOL], "studio_probe_tool"),
               "tool_calls": ([user, call, result, {"role": "assistant", "content": "ok"}], [PROBE_TOOL],
                              "studio_probe_call"),
               "tool_results": ([user, call, result, {"role": "assistant", "content": "ok"}], [PROBE_TOOL],
                                "studio_probe_result"),
-              "reasoning": ([user, reasoning], None, "studio_probe_reasoning")}
+              "reasoning": ([user, reasoning], None, "studio_probe_reasoning"),
+              "think_tags": ([user, {"role": "assistant", "content": "<think>\nstudio_probe_thought\n</think>\n\nok"}],
+                             None, "studio_probe_thought")}
     for feature, (messages, tools, needle) in probes.items():
         try:
             text = tokenizer.apply_chat_template(prepare_messages(messages, template), tools=tools,
@@ -293,6 +342,9 @@ def _check_features(tokenizer: Any, template: str, messages: list[dict[str, Any]
         needs.append(("tool_results", "tool results (role tool)", HINT_TOOLS))
     if any(m.get("reasoning_content") for m in messages):
         needs.append(("reasoning", "the assistant's reasoning (reasoning_content)", HINT_REASONING))
+    if any(m["role"] == "assistant" and "<think>" in m["content"] for m in messages):
+        needs.append(("think_tags", "reasoning written as <think>...</think> in the answers (it removes them)",
+                      HINT_THINK_TAGS))
     if not needs:
         return
     features = template_features(tokenizer, template)

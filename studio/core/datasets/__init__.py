@@ -35,12 +35,12 @@ DETECT_SAMPLE = 50
 def import_options(data: DataOptions, path: str = "") -> ImportReport:
     """import_dataset with every setting of a DataOptions (config.data), for `path` or data.path."""
     return import_dataset(path or data.path, data.format, data.columns, data.system_prompt,
-                          text_unit=data.text_unit, reasoning=data.reasoning)
+                          text_unit=data.text_unit, reasoning=data.reasoning, loss_on=data.loss_on)
 
 
 def import_dataset(path: str | Path, fmt: str = "auto", columns: dict[str, str] | None = None,
-                   system_prompt: str = "", *, text_unit: str = "paragraph",
-                   reasoning: str = "template") -> ImportReport:
+                   system_prompt: str = "", *, text_unit: str = "paragraph", reasoning: str = "template",
+                   loss_on: str = "assistant") -> ImportReport:
     path = Path(path).expanduser()
     columns = dict(columns or {})
     if fmt != "auto" and fmt not in FIELDS:
@@ -78,7 +78,7 @@ def import_dataset(path: str | Path, fmt: str = "auto", columns: dict[str, str] 
         row_use = FieldUse()
         where = f"{path.name}:{item.line}" if item.unit == "line" else f"{path.name}: row {item.line}"
         try:
-            record = normalise(item.data, fmt, columns, system_prompt, row_use, reasoning)
+            record = normalise(item.data, fmt, columns, system_prompt, row_use, reasoning, loss_on)
         except ModalityProblem as problem:
             raise DataError(f"{where}: {problem.detail}: the dataset holds {problem.modality}, and LoRA Studio "
                             "trains text-only language models", hint="use a text-only dataset; LoRA Studio cannot "

@@ -109,7 +109,7 @@ def _renamed(row: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
 
 
 def normalise(row: Any, fmt: str, columns: dict[str, str], system_prompt: str = "",
-              use: FieldUse | None = None, reasoning: str = "template") -> Record:
+              use: FieldUse | None = None, reasoning: str = "template", loss_on: str = "assistant") -> Record:
     """One raw row to a Record, or RowProblem saying why it cannot be used.
 
     `use` collects what the turns held that is not used, and the per-turn controls seen; it is
@@ -147,7 +147,7 @@ def normalise(row: Any, fmt: str, columns: dict[str, str], system_prompt: str = 
         tools = row.get("tools") if row.get("tools") not in (None, "", []) else row.get("functions")
         if tools not in (None, "", []):
             record.tools = tool_list(tools)
-        _check_conversation(record.messages)
+        _check_conversation(record.messages, loss_on)
     return record
 
 
@@ -187,14 +187,14 @@ def _alpaca_messages(row: dict[str, Any]) -> list[dict[str, Any]]:
     return messages
 
 
-def _check_conversation(messages: list[dict[str, Any]]) -> None:
+def _check_conversation(messages: list[dict[str, Any]], loss_on: str) -> None:
     for i, msg in enumerate(messages[1:], start=2):
         if msg["role"] in SYSTEM_ROLES:
             raise RowProblem("misplaced system message", f"message {i} is a {msg['role']} message; only the "
                              "first may be")
     if not any(m["role"] == "assistant" for m in messages):
         raise RowProblem("no assistant message", "the conversation has no assistant answer to learn from")
-    trained = [m for m in messages if m.get("train", m["role"] == "assistant")
+    trained = [m for m in messages if m.get("train", loss_on == "all" or m["role"] == "assistant")
                and any(t for _, _, t in m.get("train_detail", [[0, 0, True]]))]
     if not trained:
         raise RowProblem("nothing to train", "every assistant turn is marked not to be trained "

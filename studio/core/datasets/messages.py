@@ -33,7 +33,7 @@ ROLE_NAMES = {
     "gpt": "assistant", "model": "assistant", "bot": "assistant", "chatgpt": "assistant", "tool": "tool",
     "function": "tool", "ipython": "tool", "observation": "tool", "function_call": "assistant",
 }
-REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
+REASONING_KEYS = ("reasoning_content", "thinking", "reasoning")     # also the order templates are searched in
 TURN_KEYS = {"role", "from", "content", "value", "tool_calls", "function_call", "tool_call_id", "name",
              "weight", "train", "train_detail", *REASONING_KEYS}
 TEXT_PARTS = ("text", "input_text", "output_text")
@@ -76,7 +76,8 @@ def conversation(turns: Any, field: str, use: FieldUse, *, reasoning: str = "tem
 def _turn(turn: Any, i: int, use: FieldUse, reasoning: str) -> dict[str, Any]:
     if not isinstance(turn, dict):
         raise RowProblem("wrong type", f"turn {i} is a {type(turn).__name__}, not an object with a role")
-    turn = {k: v for k, v in turn.items() if v is not None}   # Arrow/Parquet rows hold every key, unset as None
+    # Arrow/Parquet rows hold every key, unset as None; exports write "tool_calls": [] for no call.
+    turn = {k: v for k, v in turn.items() if v is not None and not (k == "tool_calls" and v == [])}
     raw_role = turn.get("role", turn.get("from"))
     if raw_role is None:
         raise RowProblem("missing field", f"turn {i} has no 'role' (or 'from')")
@@ -200,15 +201,15 @@ def _tool_calls(calls: Any, i: int) -> list[dict[str, Any]]:
 
 
 def _reasoning(turn: dict[str, Any], message: dict[str, Any], i: int, mode: str, use: FieldUse) -> None:
-    found = {k: turn[k] for k in REASONING_KEYS if turn.get(k) not in (None, "")}
+    found = {k: _reasoning_text(turn[k], k, i) for k in REASONING_KEYS if turn.get(k) not in (None, "", [])}
     if not found:
         return
     if message["role"] != "assistant":
         raise RowProblem("wrong field", f"turn {i}: only assistant turns can hold reasoning "
                          f"({', '.join(found)})")
     values = set(found.values())
-    if len(values) > 1 or not all(isinstance(v, str) for v in values):
-        raise RowProblem("wrong type", f"turn {i}: {', '.join(found)} must be one text")
+    if len(values) > 1:
+        raise RowProblem("conflicting fields", f"turn {i}: {', '.join(found)} hold different reasoning")
     text = values.pop()
     if mode == "drop":
         use.counts["reasoning_dropped"] += 1
@@ -220,6 +221,18 @@ def _reasoning(turn: dict[str, Any], message: dict[str, Any], i: int, mode: str,
                 [s + len(prefix), e + len(prefix), t] for s, e, t in message["train_detail"]]
     else:
         message["reasoning_content"] = text
+
+
+def _reasoning_text(value: Any, key: str, i: int) -> str:
+    """Reasoning as text, or as a list of parts ({"type": "thinking", "thinking": ...} or "text")."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(p, dict) for p in value):
+        texts = [p.get("thinking", p.get("text")) for p in value]
+        if all(isinstance(t, str) for t in texts):
+            return "".join(texts)
+    raise RowProblem("wrong type", f"turn {i}: {key!r} must be text (or a list of text parts), "
+                     f"got {type(value).__name__}")
 
 
 def _training_flags(turn: dict[str, Any], message: dict[str, Any], i: int) -> None:
@@ -261,7 +274,7 @@ def _train_detail(detail: Any, content: str, i: int) -> list[list[Any]]:
         begin = entry.get("begin_offset") if isinstance(entry, dict) else None
         end = entry.get("end_offset") if isinstance(entry, dict) else None
         train = entry.get("train") if isinstance(entry, dict) else None
-        if not (isinstance(begin, int) and isinstance(end, int) and isinstance(train, bool)
+        if not (type(begin) is int and type(end) is int and isinstance(train, bool)
                 and 0 <= begin <= end < len(content)):
             raise RowProblem("wrong type", f"turn {i}: train_detail entry {entry!r} needs integer begin_offset <= "
                              f"end_offset (inclusive) inside the {len(content)}-character content, and train")

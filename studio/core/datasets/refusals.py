@@ -19,6 +19,7 @@ MEDIA_COLUMNS = {"images": "images", "image": "images", "videos": "video", "vide
 PLACEHOLDERS = ("<image>", "<video>", "<audio>")
 ANSWER_COLUMNS = {"completion", "response", "answer", "output", "chosen", "messages", "conversations", "text",
                   "target", "preferred_output"}
+ANSWER_ROLES = {"assistant", "gpt", "model", "bot", "chatgpt"}
 SFT_ONLY = "LoRA Studio trains supervised fine-tuning (SFT) only so far; preference tuning is planned"
 
 
@@ -28,7 +29,7 @@ def refuse_other_purposes(path: Path, rows: list[Any], columns: dict[str, str], 
     present = {key for row in dicts for key, value in row.items() if value not in (None, "", [], {})}
     mapped = set(columns.values())
     _media(path, dicts, present)
-    if {"chosen", "rejected"} <= present and not {"chosen", "rejected"} & mapped:
+    if {"chosen", "rejected"} <= present and not {"chosen", "rejected"} & mapped and not _has_answers(dicts):
         _preference(path, dicts, present)
     if {"input", "preferred_output", "non_preferred_output"} <= present and not mapped:
         raise DataError(f"{path.name} holds preference pairs in OpenAI's preference fine-tuning layout (input, "
@@ -49,6 +50,18 @@ def refuse_other_purposes(path: Path, rows: list[Any], columns: dict[str, str], 
         raise DataError(f"{path.name} holds prompts without answers (TRL's prompt-only layout, used by online "
                         "methods such as GRPO or PPO); supervised fine-tuning needs an answer for each prompt",
                         hint="add a completion column (or assistant turns) with the answers to learn")
+
+
+def _has_answers(rows: list[dict[str, Any]]) -> bool:
+    """Whether messages/conversations hold whole conversations, ending with the answer: then they
+    are the SFT data (as in HuggingFaceH4's *_sft splits) and chosen/rejected are extra columns."""
+    sample = rows[:50]
+    for key in ("messages", "conversations"):
+        turns = [row.get(key) for row in sample]
+        if turns and all(isinstance(t, list) and t and isinstance(t[-1], dict)
+                         and str(t[-1].get("role", t[-1].get("from"))).lower() in ANSWER_ROLES for t in turns):
+            return True
+    return False
 
 
 def _media(path: Path, rows: list[dict[str, Any]], present: set[str]) -> None:

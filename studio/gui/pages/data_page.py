@@ -34,7 +34,7 @@ from studio.gui.worker_task import WorkerTask
 
 DATA_FILTER = "Datasets (*.jsonl *.ndjson *.json *.csv *.tsv *.parquet *.pq *.txt *.md);;All files (*)"
 IMPORT_KEYS = {"", "data.path", "data.format", "data.columns", "data.system_prompt", "data.text_unit",
-               "data.reasoning"}
+               "data.reasoning", "data.loss_on"}
 # Settings the preview worker takes as --set: the data's own, and what decides the tokenizer and template.
 PREVIEW_SETTINGS = ("data.text_unit", "data.reasoning", "model.revision", "model.chat_template",
                     "model.trust_remote_code")
