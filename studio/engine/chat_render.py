@@ -23,6 +23,7 @@ message (TemplateUnsupported) rather than trained without it.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -86,17 +87,25 @@ def effective_train(message: dict[str, Any], loss_on: str) -> bool:
 def prepare_messages(messages: list[dict[str, Any]], template: str) -> list[dict[str, Any]]:
     """The messages as this template reads them: our keys removed, `developer` as `system` where
     the template has no developer role, the reasoning under the key the template uses."""
-    key = next((k for k in REASONING_KEYS if re.search(rf"\.{k}\b|\[\s*['\"]{k}['\"]\s*\]", template)),
-               "reasoning_content")
+    key, developer = _template_names(template)
     out = []
     for message in messages:
         m = {k: v for k, v in message.items() if k not in PRIVATE_KEYS}
-        if m["role"] == "developer" and "developer" not in template:
+        if m["role"] == "developer" and not developer:
             m["role"] = "system"
         if "reasoning_content" in m and key != "reasoning_content":
             m[key] = m.pop("reasoning_content")
         out.append(m)
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _template_names(template: str) -> tuple[str, bool]:
+    """The key the template reads reasoning from (as an attribute or item), and whether it knows
+    a developer role; once per template, not per record."""
+    key = next((k for k in REASONING_KEYS if re.search(rf"\.{k}\b|\[\s*['\"]{k}['\"]\s*\]", template)),
+               "reasoning_content")
+    return key, "developer" in template
 
 
 def _template(tokenizer: Any, tools: list[dict[str, Any]] | None) -> str:
