@@ -87,7 +87,7 @@ def effective_train(message: dict[str, Any], loss_on: str) -> bool:
 def prepare_messages(messages: list[dict[str, Any]], template: str) -> list[dict[str, Any]]:
     """The messages as this template reads them: our keys removed, `developer` as `system` where
     the template has no developer role, the reasoning under the key the template uses."""
-    key, developer = _template_names(template)
+    key, developer, _ = _template_names(template)
     out = []
     for message in messages:
         m = {k: v for k, v in message.items() if k not in PRIVATE_KEYS}
@@ -100,12 +100,12 @@ def prepare_messages(messages: list[dict[str, Any]], template: str) -> list[dict
 
 
 @functools.lru_cache(maxsize=16)
-def _template_names(template: str) -> tuple[str, bool]:
-    """The key the template reads reasoning from (as an attribute or item), and whether it knows
-    a developer role; once per template, not per record."""
+def _template_names(template: str) -> tuple[str, bool, bool]:
+    """The key the template reads reasoning from (as an attribute or item), whether it knows a
+    developer role, whether it has generation markers; once per template, not per record."""
     key = next((k for k in REASONING_KEYS if re.search(rf"\.{k}\b|\[\s*['\"]{k}['\"]\s*\]", template)),
                "reasoning_content")
-    return key, "developer" in template
+    return key, "developer" in template, bool(MARKER.search(template))
 
 
 def _template(tokenizer: Any, tools: list[dict[str, Any]] | None) -> str:
@@ -131,7 +131,7 @@ def _render(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str
 def _turn_spans(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, full: str, needed: set[int],
                 template: str) -> dict[int, tuple[int, int] | None]:
     spans: dict[int, tuple[int, int] | None] = {}
-    marked = _marked_spans(tokenizer, messages, tools, full) if MARKER.search(template) else None
+    marked = _marked_spans(tokenizer, messages, tools, full) if _template_names(template)[2] else None
     assistants = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
     if marked is not None and len(marked) == len(assistants):
         spans.update(zip(assistants, marked))
