@@ -16,11 +16,12 @@ from typing import Any
 from studio.cli.common import EXIT_USER, common_options, print_json, workspace
 from studio.core.config import RunConfig
 from studio.core.datasets import ImportReport, describe_turns, import_options
-from studio.core.errors import ModelError
+from studio.core.errors import DataError, ModelError
 
-CHECK_KEYS = ("data.format", "data.columns", "data.system_prompt", "data.text_unit", "data.reasoning")
-SHOW_KEYS = CHECK_KEYS + ("data.max_len", "data.loss_on", "model.name_or_path", "model.revision",
-                          "model.chat_template", "model.trust_remote_code")
+CHECK_KEYS = ("data.format", "data.columns", "data.system_prompt", "data.text_unit", "data.reasoning",
+              "data.loss_on")
+SHOW_KEYS = CHECK_KEYS + ("data.max_len", "model.name_or_path", "model.revision", "model.chat_template",
+                          "model.trust_remote_code")
 DEFAULT_ROWS = 3
 
 
@@ -124,21 +125,13 @@ def _demo_model(args: argparse.Namespace) -> str:
 def _chosen_rows(args: argparse.Namespace, report: ImportReport) -> list[int]:
     count = len(report.records)
     if not count:
-        raise _no_records(report)
+        raise DataError(f"{report.path} has no usable records\n" + report.describe(10), hint="fix the rows listed above")
     if args.all:
         return list(range(1, count + 1))
     bad = [n for n in args.row if not 1 <= n <= count]
     if bad:
-        from studio.core.errors import DataError
-
         raise DataError(f"--row {bad[0]}: the file has {count:,} usable records", hint=f"use --row 1 to {count}")
     return args.row or list(range(1, min(count, DEFAULT_ROWS) + 1))
-
-
-def _no_records(report: ImportReport) -> Exception:
-    from studio.core.errors import DataError
-
-    return DataError(f"{report.path} has no usable records\n" + report.describe(10), hint="fix the rows listed above")
 
 
 def _print_notes(report: ImportReport, rows: list[int]) -> None:

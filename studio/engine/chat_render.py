@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from studio.core.datasets.messages import REASONING_KEYS
+from studio.core.datasets.messages import REASONING_KEYS, trains
 
 MARKER = re.compile(r"\{%-?\s*generation\s*-?%\}")
 DUMMY = ("\u2983studio-probe\u2984", "\u2985studio-probe\u2986")
@@ -62,7 +62,7 @@ def render_chat(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict
     prepared = prepare_messages(messages, template)
     full = _render(tokenizer, prepared, tools)
     _check_features(tokenizer, template, messages, tools)
-    train = [effective_train(m, loss_on) for m in messages]
+    train = [trains(m, loss_on) for m in messages]
     details = {i: m["train_detail"] for i, m in enumerate(messages) if "train_detail" in m}
     if loss_on == "all" and all(train) and not details:
         return Rendered(full, [(0, len(full))])
@@ -75,13 +75,6 @@ def render_chat(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict
             drop += _untrained_parts(tokenizer, prepared, tools, full, i, detail)
     unrendered = sum(1 for i in needed if train[i] and spans.get(i) is None)
     return Rendered(full, _subtract(_union(keep), _union(drop)), unrendered)
-
-
-def effective_train(message: dict[str, Any], loss_on: str) -> bool:
-    """Whether a turn counts toward the loss: the file's own flag, else by role (or all tokens)."""
-    if "train" in message:
-        return bool(message["train"])
-    return loss_on == "all" or message["role"] == "assistant" or "train_detail" in message
 
 
 def prepare_messages(messages: list[dict[str, Any]], template: str) -> list[dict[str, Any]]:
@@ -131,7 +124,7 @@ def _render(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str
 def _turn_spans(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, full: str, needed: set[int],
                 template: str) -> dict[int, tuple[int, int] | None]:
     spans: dict[int, tuple[int, int] | None] = {}
-    marked = _marked_spans(tokenizer, messages, tools, full) if _template_names(template)[2] else None
+    marked = _marked_spans(tokenizer, messages, tools) if _template_names(template)[2] else None
     assistants = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
     if marked is not None and len(marked) == len(assistants):
         spans.update(zip(assistants, marked))
@@ -140,7 +133,7 @@ def _turn_spans(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, full
     return spans
 
 
-def _marked_spans(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, full: str) -> list[tuple[int, int]] | None:
+def _marked_spans(tokenizer: Any, messages: list[dict[str, Any]], tools: Any) -> list[tuple[int, int]] | None:
     """The character spans the template's {% generation %} blocks mark, one per block."""
     try:
         out = tokenizer.apply_chat_template(messages, tools=tools, return_dict=True, return_assistant_tokens_mask=True,
@@ -155,7 +148,7 @@ def _marked_spans(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, fu
         elif flag:
             spans.append((start, end))
         previous = bool(flag)
-    return spans if all(e <= len(full) for _, e in spans) else None
+    return spans
 
 
 def _locate(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, full: str, i: int) -> tuple[int, int] | None:
@@ -310,7 +303,8 @@ HINT_REASONING = ("use a template that renders reasoning (--chat-template FILE, 
 
 
 def template_features(tokenizer: Any, template: str) -> frozenset[str]:
-    """What the template renders, from probe conversations: tools, tool_calls, tool_results, reasoning.
+    """What the template renders, from probe conversations: tools, tool_calls, tool_results, reasoning
+    and think_tags (<think> blocks in an answer kept).
     A probe the template rejects counts as rendered: the real rows then fail with its own message."""
     if template in _FEATURES:
         return _FEATURES[template]

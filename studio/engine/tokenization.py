@@ -213,10 +213,10 @@ def describe_example(tokenizer: Any, record: dict[str, Any], max_len: int, loss_
             pieces.append([tokenizer.decode([tok]), trained])
             continue
         if start < cursor and pieces:      # shares a character with the token before it
-            pieces[-1][0] += text[cursor:end] if end > cursor else ""
+            pieces[-1][0] += text[cursor:end]
             pieces[-1][1] = pieces[-1][1] or trained
         else:                              # characters no token covers go with the next token
-            pieces.append([text[cursor:end] if cursor < start else text[start:end], trained])
+            pieces.append([text[cursor:end], trained])
         cursor = max(cursor, end)
     trained_tokens = sum(1 for label in labels if label != IGNORE)
     return {"text": "".join(p for p, _ in pieces), "trained_text": "".join(p for p, t in pieces if t),

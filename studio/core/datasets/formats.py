@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from studio.core.datasets.messages import FieldUse, conversation, tool_list
+from studio.core.datasets.messages import FieldUse, conversation, tool_list, trains
 from studio.core.datasets.problems import RowProblem
 from studio.core.datasets.records import Record
 from studio.core.errors import DataError
@@ -144,8 +144,8 @@ def normalise(row: Any, fmt: str, columns: dict[str, str], system_prompt: str = 
             record.messages.insert(0, {"role": "system", "content": system})
         if system_prompt and record.messages[0]["role"] not in SYSTEM_ROLES:
             record.messages.insert(0, {"role": "system", "content": system_prompt})
-        tools = row.get("tools") if row.get("tools") not in (None, "", []) else row.get("functions")
-        if tools not in (None, "", []):
+        tools = next((row[k] for k in ("tools", "functions") if row.get(k) not in (None, "", [])), None)
+        if tools is not None:
             record.tools = tool_list(tools)
         _check_conversation(record.messages, loss_on)
     return record
@@ -194,8 +194,6 @@ def _check_conversation(messages: list[dict[str, Any]], loss_on: str) -> None:
                              "first may be")
     if not any(m["role"] == "assistant" for m in messages):
         raise RowProblem("no assistant message", "the conversation has no assistant answer to learn from")
-    trained = [m for m in messages if m.get("train", loss_on == "all" or m["role"] == "assistant")
-               and any(t for _, _, t in m.get("train_detail", [[0, 0, True]]))]
-    if not trained:
+    if not any(trains(m, loss_on) and any(t for _, _, t in m.get("train_detail", [[0, 0, True]])) for m in messages):
         raise RowProblem("nothing to train", "every assistant turn is marked not to be trained "
                          "(weight 0 / train false)")

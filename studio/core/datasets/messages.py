@@ -304,6 +304,13 @@ def _count(message: dict[str, Any], use: FieldUse) -> None:
         counts["partly_trained_turns"] += 1
 
 
+def trains(message: dict[str, Any], loss_on: str) -> bool:
+    """Whether a turn counts toward the loss: the file's own flag, else by role (or all tokens)."""
+    if "train" in message:
+        return bool(message["train"])
+    return loss_on == "all" or message["role"] == "assistant" or "train_detail" in message
+
+
 def tool_list(value: Any) -> list[dict[str, Any]]:
     """A `tools` column (a list of JSON schemas, or JSON text of one) in the OpenAI shape templates read."""
     if isinstance(value, str):

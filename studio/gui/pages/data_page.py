@@ -38,7 +38,7 @@ IMPORT_KEYS = {"", "data.path", "data.format", "data.columns", "data.system_prom
 # Settings the preview worker takes as --set: the data's own, and what decides the tokenizer and template.
 PREVIEW_SETTINGS = ("data.text_unit", "data.reasoning", "model.revision", "model.chat_template",
                     "model.trust_remote_code")
-PREVIEW_KEYS = IMPORT_KEYS | {"data.loss_on", "data.max_len", "model.name_or_path", *PREVIEW_SETTINGS}
+PREVIEW_KEYS = IMPORT_KEYS | {"data.max_len", "model.name_or_path", *PREVIEW_SETTINGS}
 PREVIEW_EXAMPLES = 8
 
 
