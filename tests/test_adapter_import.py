@@ -1,8 +1,10 @@
-"""Importing PEFT adapters: base model checks, zip archives that try to escape, pickles that try to run code."""
+"""Importing PEFT adapters: base model checks, zip archives that try to escape, pickles that try to run code,
+only the files an adapter is made of copied (a zip's padding never unpacked), damaged adapters refused."""
 
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shutil
 import zipfile
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpers import fake_adapter, last_json, studio
+from studio.cli import main
 from studio.core.adapter_import import import_adapter
 from studio.core.errors import ModelError, WorkspaceError
 from studio.core.library import list_adapters
@@ -160,3 +163,135 @@ def test_not_an_adapter(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceError, match="no peft_type"):
         import_adapter(ws, bad)
     assert list(ws.adapters_dir.iterdir()) == []
+
+
+# ---- only what an adapter is, checked before anything is written --------------------------------------------
+MB = 1024 * 1024
+
+
+def _padded_zip(path: Path, adapter: Path, padding_mb: int) -> Path:
+    """The adapter plus `padding_mb` MB of zeros, which compress to almost nothing."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for file in sorted(adapter.iterdir()):
+            zf.write(file, f"padded/{file.name}")
+        with zf.open("padded/padding.dat", "w", force_zip64=True) as out:
+            for _ in range(padding_mb):
+                out.write(bytes(MB))
+    return path
+
+
+def _big_files(*roots: Path, at_least: int = 50 * MB) -> list[str]:
+    found = []
+    for root in roots:
+        for folder, _dirs, files in os.walk(root):
+            found += [f"{folder}/{n}" for n in files if os.lstat(os.path.join(folder, n)).st_size >= at_least]
+    return found
+
+
+def test_zip_padding_is_never_unpacked(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A zip holding an adapter plus 200 MB of padding: only the adapter's members are decompressed,
+    nothing of that size is written to the workspace or to the temporary folder, and the CLI says
+    what was left out."""
+    import tempfile
+
+    adapter = fake_adapter(tmp_path / "src" / "padded", studio_json={"name": "padded"})
+    archive = _padded_zip(tmp_path / "padded.zip", adapter, 200)
+    assert archive.stat().st_size < 2 * MB
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    opened: list[str] = []
+    real_open = zipfile.ZipFile.open
+
+    def watched_open(self, name, *args, **kwargs):  # noqa: ANN001, ANN202
+        opened.append(name.filename if isinstance(name, zipfile.ZipInfo) else name)
+        return real_open(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", watched_open)
+    result = import_adapter(Workspace.open(home), archive)
+    assert "padding.dat (not part of a PEFT adapter)" in result.skipped
+    assert sorted(p.name for p in result.path.iterdir()) == ["adapter_config.json", "adapter_model.safetensors",
+                                                             "studio.json"]
+    assert "padded/padding.dat" not in opened and opened
+    cli = studio("adapters", "import", str(archive), "--name", "again", home=home)
+    assert cli.returncode == 0, cli.stderr
+    assert "left out padding.dat (not part of a PEFT adapter)" in cli.stdout
+    assert _big_files(home, scratch) == []
+    assert sum(size for p in home.rglob("*") if p.is_file() for size in [p.stat().st_size]) < MB
+
+
+def test_import_copies_only_what_an_adapter_is(home: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    folder = fake_adapter(tmp_path / "full", studio_json={"name": "full"})
+    for name, text in [("README.md", "# model card"), ("tokenizer.json", "{}"), ("tokenizer_config.json", "{}"),
+                       ("special_tokens_map.json", "{}"), ("chat_template.jinja", "{{ messages }}"),
+                       ("generation_config.json", "{}"), ("merges.txt", "a b"), ("vocab.json", "{}"),
+                       ("notes.txt", "mine"), ("run.log", "lots"), ("training_args.bin", "pickle")]:
+        (folder / name).write_text(text)
+    (folder / "additional_chat_templates").mkdir()
+    (folder / "additional_chat_templates" / "tools.jinja").write_text("{{ tools }}")
+    (folder / "additional_chat_templates" / "evil.py").write_text("import os")
+    (folder / "checkpoint-10").mkdir()
+    (folder / "checkpoint-10" / "optimizer.pt").write_bytes(b"x")
+    (folder / "link.json").symlink_to("/etc/passwd")
+    assert main(["adapters", "import", str(folder), "--home", str(home)]) == 0
+    out = capsys.readouterr().out
+    kept = {p.relative_to(home / "adapters" / "full").as_posix() for p in (home / "adapters" / "full").rglob("*")
+            if p.is_file()}
+    assert kept == {"adapter_config.json", "adapter_model.safetensors", "studio.json", "README.md", "tokenizer.json",
+                    "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                    "generation_config.json", "merges.txt", "vocab.json", "additional_chat_templates/tools.jinja"}
+    for left_out in ("notes.txt (not part of a PEFT adapter)", "run.log (not part of a PEFT adapter)",
+                     "training_args.bin (pickle)", "checkpoint-10 (a folder)", "link.json (a link)",
+                     "additional_chat_templates/evil.py (not part of a PEFT adapter)"):
+        assert f"left out {left_out}" in out, out
+
+
+def test_every_damaged_adapter_is_refused_on_import(home: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """What the library lists as broken is refused on import: exit 2, the reason (file, field, value)
+    and a hint, and nothing written to the library."""
+    from damaged_adapters import DAMAGES, seed_damaged
+
+    expected = seed_damaged(tmp_path / "damaged")
+    different = {"weights-pickle-only": "--allow-pickle", "config-is-a-folder": "holds no adapter_config.json",
+                 "weights-is-a-folder": "the weights are missing",
+                 "a-file-not-a-folder": "neither a folder nor a zip archive"}
+    for name, fragment in expected.items():
+        if name == "studio-is-a-folder":
+            continue        # a folder is never copied: the adapter imports without a lineage (checked below)
+        code = main(["adapters", "import", str(tmp_path / "damaged" / name), "--home", str(home)])
+        err = capsys.readouterr().err
+        assert code == 2 and different.get(name, fragment) in err, (name, err)
+        assert "fix:" in err and "Traceback" not in err
+        assert not (home / "adapters").exists() or not list((home / "adapters").iterdir()), name
+    assert set(DAMAGES) <= set(expected)
+    assert main(["adapters", "import", str(tmp_path / "damaged" / "studio-is-a-folder"), "--home", str(home)]) == 0
+    assert "left out studio.json (a folder)" in capsys.readouterr().out
+
+
+def test_size_caps_and_exact_weights(home: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    big = fake_adapter(tmp_path / "big-tokenizer")
+    with open(big / "tokenizer.json", "wb") as fh:
+        fh.truncate(65 * MB)                      # sparse: no disk used
+    assert main(["adapters", "import", str(big), "--home", str(home)]) == 2
+    assert "tokenizer.json is 65.0 MB, more than the 64.0 MB such a file can be" in capsys.readouterr().err
+    padded = fake_adapter(tmp_path / "padded-weights")
+    with open(padded / "adapter_model.safetensors", "ab") as fh:
+        fh.write(bytes(4096))
+    assert main(["adapters", "import", str(padded), "--home", str(home)]) == 2
+    assert "extra bytes after the data" in capsys.readouterr().err
+    assert not (home / "adapters").exists() or not list((home / "adapters").iterdir())
+
+
+def test_a_member_larger_than_it_declares_stops_the_copy(tmp_path: Path) -> None:
+    import io
+
+    from studio.core.adapter_import import SourceFile, copy_file
+
+    liar = SourceFile("adapter_model.safetensors", 10, open=lambda: io.BytesIO(bytes(1000)))
+    with pytest.raises(WorkspaceError, match="holds more bytes than it declared"):
+        copy_file(liar, tmp_path / "out", tmp_path)
+    short = SourceFile("tokenizer.json", 10, open=lambda: io.BytesIO(b"{}"))
+    with pytest.raises(WorkspaceError, match="holds fewer bytes"):
+        copy_file(short, tmp_path / "out2", tmp_path)
+    assert (tmp_path / "out").stat().st_size <= 10

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from studio.cli import adapters_edit
 from studio.cli.common import common_options, human_bytes, print_json, workspace
@@ -92,7 +93,7 @@ def run_show(args: argparse.Namespace) -> int:
     if metrics:
         rows.append(("metrics", ", ".join(f"{k} {short_value(v)}" for k, v in metrics.items() if v is not None)))
     if card["loss_history"]:
-        losses = [v for _, v in card["loss_history"]]
+        losses = [v for _, v in card["loss_history"]]     # [step, loss] pairs of numbers (adapter_record)
         rows.append(("train loss", f"{sparkline(losses)}  {losses[0]:.4f} -> {losses[-1]:.4f}"))
     run = card.get("run")
     if run:
@@ -138,6 +139,7 @@ def run_diff(args: argparse.Namespace) -> int:
 
 def sparkline(values: list[float], width: int = 40) -> str:
     """A loss curve in one line of block characters."""
+    values = [v for v in values if math.isfinite(v)]      # a diverged run records NaN losses
     if not values:
         return ""
     step = max(1, len(values) // width)

@@ -15,7 +15,6 @@ adapter was trained on other weights (e.g. the base instead of the instruct mode
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +22,25 @@ from typing import Any
 
 import yaml
 
+from studio.core.adapter_files import ADAPTER_CONFIG, ADAPTER_WEIGHTS, KEPT_FILES, STUDIO_JSON, read_header_file, \
+    read_json_file
+from studio.core.adapter_record import check_record
 from studio.core.errors import ModelError
-from studio.core.library import ADAPTER_CONFIG, ADAPTER_WEIGHTS, STUDIO_JSON, list_adapters, model_fingerprint
-from studio.core.model_info import find_model_folder, inspect_model, looks_like_path, read_safetensors_header
+from studio.core.library import list_adapters, model_fingerprint
+from studio.core.model_info import find_model_folder, inspect_model, looks_like_path
+from studio.core.peft_config import check_peft_config
 from studio.core.workspace import Workspace
 
 LORA_KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.lora_(?P<part>A|B)(?:\.[^.]+)?\.weight$")
+
+
+def _model_folder(name: str) -> Path | None:
+    """find_model_folder for a name read from a file: a name no file system call can take (too long,
+    a user this machine does not have) is a base that is not here, never an exception."""
+    try:
+        return find_model_folder(name)
+    except (OSError, ValueError, RuntimeError):
+        return None
 MAX_PROBLEMS = 5
 OK_STATUSES = ("match", "fits")
 
@@ -49,43 +61,54 @@ def known_bases(ws: Workspace) -> list[KnownBase]:
     def add(name: str, resolved: str | None = None, digest: str | None = None) -> None:
         if not name:
             return
-        folder = find_model_folder(resolved) if resolved and Path(resolved).is_dir() else find_model_folder(name)
+        folder = _model_folder(resolved) if resolved and _is_dir(resolved) else _model_folder(name)
         key = str(folder.resolve()) if folder else name.casefold()
         base = found.setdefault(key, KnownBase(label=name, path=folder.resolve() if folder else None,
                                                hub_id="" if looks_like_path(name) else name))
         if digest:
             base.hashes.add(digest)
 
-    for adapter in list_adapters(ws.adapters_dir):
-        record = adapter.studio.get("base_model", {}) if isinstance(adapter.studio.get("base_model"), dict) else {}
-        add(str(record.get("name_or_path") or adapter.base_model), record.get("resolved_path"), record.get("hash"))
+    for adapter in list_adapters(ws.adapters_dir):     # studio holds checked values only (adapter_record)
+        record = adapter.studio.get("base_model") or {}
+        add(record.get("name_or_path") or adapter.base_model, record.get("resolved_path"), record.get("hash"))
     if ws.runs_dir.is_dir():
         for run_yaml in ws.runs_dir.glob("*/run.yaml"):
             try:
                 model = (yaml.safe_load(run_yaml.read_text(encoding="utf-8")) or {}).get("model") or {}
             except (OSError, yaml.YAMLError, AttributeError):
                 continue
-            if isinstance(model, dict):
-                add(str(model.get("name_or_path") or ""))
+            if isinstance(model, dict) and isinstance(model.get("name_or_path"), str):
+                add(model["name_or_path"])
     demo = ws.demo_dir / "base-model"
     if (demo / "config.json").is_file():
         add(str(demo))
     return list(found.values())
 
 
+def _is_dir(name: str) -> bool:
+    try:
+        return Path(name).is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def adapter_tensors(adapter_folder: Path) -> dict[str, list[int]]:
-    weights = adapter_folder / ADAPTER_WEIGHTS
-    return {name: list(meta.get("shape", [])) for name, meta in read_safetensors_header(weights).items()}
+    """name -> shape from the adapter's checked safetensors header (ModelError when it is damaged)."""
+    try:
+        header = read_header_file(adapter_folder / ADAPTER_WEIGHTS)
+    except OSError as exc:
+        raise ModelError(f"cannot read {ADAPTER_WEIGHTS}: {exc.strerror or exc}") from None
+    return {name: shape for name, (_dtype, shape) in header.tensors.items()}
 
 
-def shape_problems(adapter_folder: Path, base_folder: Path) -> list[str]:
-    """Why the adapter's LoRA tensors do not fit the base's layers (empty when they fit)."""
+def shape_problems(tensors: dict[str, list[int]], base_folder: Path) -> list[str]:
+    """Why the adapter's LoRA tensors (`adapter_tensors`) do not fit the base's layers (empty when they fit)."""
     info = inspect_model(base_folder)
     if "quantization_config" in info.config:
         return []  # packed quantized weights do not show their logical shapes
     problems: list[str] = []
     matched = checked = 0
-    for key, shape in adapter_tensors(adapter_folder).items():
+    for key, shape in tensors.items():
         m = LORA_KEY.match(key)
         if not m or len(shape) != 2:
             continue
@@ -134,20 +157,20 @@ class BaseCheck:
 
 
 def claimed_base(adapter_folder: Path) -> tuple[str, str]:
-    """(base model name or path, recorded content hash) from studio.json, else adapter_config.json."""
+    """(base model name or path, recorded content hash) from studio.json, else adapter_config.json.
+    Only values of the right type are taken; a damaged file gives ("", "") rather than an error."""
     name, digest = "", ""
     try:
-        studio = json.loads((adapter_folder / STUDIO_JSON).read_text(encoding="utf-8"))
-        record = studio.get("base_model") or {}
-        name = str(record.get("resolved_path") or record.get("name_or_path") or "")
-        digest = str(record.get("hash") or "")
-    except (OSError, ValueError, AttributeError):
+        record, _problems = check_record(read_json_file(adapter_folder / STUDIO_JSON, KEPT_FILES[STUDIO_JSON]))
+        base = record.get("base_model") or {}
+        name, digest = base.get("resolved_path") or base.get("name_or_path") or "", base.get("hash") or ""
+    except (OSError, ModelError):
         pass
     if not name:
         try:
-            config = json.loads((adapter_folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-            name = str(config.get("base_model_name_or_path") or "")
-        except (OSError, ValueError, AttributeError):
+            name = check_peft_config(read_json_file(adapter_folder / ADAPTER_CONFIG,
+                                                    KEPT_FILES[ADAPTER_CONFIG])).base_model
+        except (OSError, ModelError):
             pass
     return name, digest
 
@@ -155,6 +178,11 @@ def claimed_base(adapter_folder: Path) -> tuple[str, str]:
 def check_base(adapter_folder: Path, ws: Workspace | None = None, given: str = "") -> BaseCheck:
     """Compare the adapter with `given` (a model folder or hub id), else with the base it names."""
     claimed, digest = claimed_base(adapter_folder)
+    try:
+        tensors = adapter_tensors(adapter_folder)
+    except ModelError as exc:
+        return BaseCheck("unknown", claimed, message=f"the adapter's weights cannot be read, so they were not "
+                         f"checked against a base model: {exc.message}")
     bases = known_bases(ws) if ws else []
     folder: Path | None = None
     how = ""
@@ -170,7 +198,7 @@ def check_base(adapter_folder: Path, ws: Workspace | None = None, given: str = "
                     folder, how = base.path, "content hash"
                     break
         if folder is None and claimed:
-            folder = find_model_folder(claimed)
+            folder = _model_folder(claimed)
             if folder is not None:
                 folder = folder.resolve()
                 if any(b.path == folder for b in bases):
@@ -188,7 +216,7 @@ def check_base(adapter_folder: Path, ws: Workspace | None = None, given: str = "
             f"and not among this workspace's base models ({names})"))
     folder = folder.resolve()
     try:
-        problems = shape_problems(adapter_folder, folder)
+        problems = shape_problems(tensors, folder)
     except ModelError as exc:
         return BaseCheck("unknown", claimed, str(folder), message=f"cannot read the base model: {exc.message}")
     if problems:

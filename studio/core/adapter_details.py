@@ -9,13 +9,14 @@ rows that differ.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from studio.core.adapter_compat import check_base
-from studio.core.library import ADAPTER_CONFIG, AdapterInfo, find_adapter
+from studio.core.adapter_files import ADAPTER_CONFIG, KEPT_FILES, read_json_file
+from studio.core.errors import ModelError, StudioError
+from studio.core.library import AdapterInfo, find_adapter, folder_files
 from studio.core.workspace import Workspace
 
 # adapter_config.json fields worth showing; the rest are peft defaults nobody set.
@@ -26,9 +27,11 @@ LONG_VALUE = 120
 
 
 def read_peft_config(folder: Path) -> dict[str, Any]:
+    """The fields of adapter_config.json worth showing, as written (a damaged value is shown, not used:
+    the library marks the adapter broken with the reason); {} when the file cannot be read."""
     try:
-        config = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+        config = read_json_file(folder / ADAPTER_CONFIG, KEPT_FILES[ADAPTER_CONFIG])
+    except (OSError, ModelError):
         return {}
     if not isinstance(config, dict):
         return {}
@@ -42,7 +45,10 @@ def read_peft_config(folder: Path) -> dict[str, Any]:
 
 
 def lineage_card(ws: Workspace, name: str, check: bool = True) -> dict[str, Any]:
-    """Everything known about one adapter, as plain data for the CLI (--json) and the GUI card."""
+    """Everything known about one adapter, as plain data for the CLI (--json) and the GUI card.
+
+    Raises only when there is no such adapter; a damaged one gets a card that says why it is broken,
+    built from the values that passed the checks (`AdapterInfo.studio`)."""
     info = find_adapter(ws.adapters_dir, name)
     studio = info.studio
     card: dict[str, Any] = info.to_dict()
@@ -56,8 +62,7 @@ def lineage_card(ws: Workspace, name: str, check: bool = True) -> dict[str, Any]
         eval_history=studio.get("eval_history") or [],
         chat_template=studio.get("chat_template"),
         imported=studio.get("imported"),
-        files=[{"name": str(p.relative_to(info.path)), "size_bytes": p.stat().st_size}
-               for p in sorted(info.path.rglob("*")) if p.is_file()],
+        files=[{"name": rel, "size_bytes": size} for rel, size in folder_files(info.path)],
         run=_run_summary(ws, info),
     )
     if check and not info.broken:
@@ -68,12 +73,16 @@ def lineage_card(ws: Workspace, name: str, check: bool = True) -> dict[str, Any]
 def _run_summary(ws: Workspace, info: AdapterInfo) -> dict[str, Any] | None:
     if not info.run_id:
         return None
-    run_dir = ws.runs_dir / info.run_id
+    run_dir = ws.runs_dir / info.run_id          # run_id is a plain folder name (adapter_record)
     if not (run_dir / "run.yaml").is_file():
         return {"run_id": info.run_id, "exists": False, "path": str(run_dir)}
     from studio.core.runs import load_run
 
-    run = load_run(run_dir)
+    try:
+        run = load_run(run_dir)
+    except (StudioError, OSError, ValueError) as exc:
+        return {"run_id": info.run_id, "exists": True, "path": str(run_dir), "status": f"unreadable ({exc})",
+                "steps": None}
     return {"run_id": info.run_id, "exists": True, "path": str(run_dir), "status": run.status,
             "steps": run.history.step}
 

@@ -4,26 +4,32 @@ An adapter is a standard PEFT folder (adapter_config.json + adapter_model.safete
 any peft user can load, plus `studio.json` with its lineage: base model and revision/hash,
 dataset fingerprint, the full run config, metrics, loss history, chat template, run id.
 A folder that is damaged or half-written is listed as broken with the reason; it never stops
-the listing.
+the listing. Every value is checked by type and range on the way in (`core.adapter_files`,
+`core.peft_config`, `core.adapter_record`: the same checks an import makes), and `AdapterInfo.studio`
+holds only the record's well-typed values, so no reader of it meets a value of the wrong type.
+Reading stays cheap: the JSON files and the weights' header, never the weights.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
-import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from studio.core.adapter_files import ADAPTER_CONFIG, ADAPTER_WEIGHTS, KEPT_FILES, PICKLE_WEIGHTS, STUDIO_JSON, \
+    OpenFolder, entry_kind, read_json_file
+from studio.core.adapter_record import check_record
 from studio.core.atomic import TMP_PREFIX
-from studio.core.errors import WorkspaceError
+from studio.core.errors import ModelError, WorkspaceError
+from studio.core.peft_config import PeftSettings, check_lora_shapes, check_peft_config
 from studio.core.workspace import check_name
 
-STUDIO_JSON = "studio.json"
-ADAPTER_CONFIG = "adapter_config.json"
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
-PICKLE_WEIGHTS = ("adapter_model.bin", "adapter_model.pt")
+__all__ = ["ADAPTER_CONFIG", "ADAPTER_WEIGHTS", "PICKLE_WEIGHTS", "STUDIO_JSON", "AdapterInfo", "find_adapter",
+           "folder_chat_template", "folder_files", "list_adapters", "model_fingerprint", "read_adapter",
+           "read_folder", "search_adapters"]
 
 
 @dataclass
@@ -55,73 +61,147 @@ class AdapterInfo:
         }
 
 
+VANISHED = "it vanished while the library was read (renamed or deleted)"
+CHANGED = "it changed while the library was read (a file vanished): refresh the list"
+
+
 def read_adapter(path: Path) -> AdapterInfo:
-    info = AdapterInfo(name=path.name, path=path)
+    """One library entry, never an exception: anything wrong with the folder is `broken` with a reason
+    that names the file, the field and the bad value (the same checks an import makes)."""
     if path.name.startswith(TMP_PREFIX):
-        info.broken = "left over from an interrupted write"
-        return info
+        return AdapterInfo(name=path.name, path=path, broken="left over from an interrupted write")
+    return read_folder(path)
+
+
+def read_folder(path: Path) -> AdapterInfo:
+    """read_adapter for any folder, whatever its name (the importer checks its temporary copy)."""
+    info = AdapterInfo(name=path.name, path=path)
     try:
-        info.size_bytes = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    except OSError as exc:
-        info.broken = f"unreadable folder: {exc.strerror}"
-        return info
-    config_path = path / ADAPTER_CONFIG
-    if not config_path.is_file():
-        info.broken = f"no {ADAPTER_CONFIG}: not a PEFT adapter folder"
-        return info
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-        if not isinstance(config, dict):
-            raise ValueError("not an object")
-    except (ValueError, UnicodeDecodeError) as exc:
-        info.broken = f"{ADAPTER_CONFIG} is not valid JSON ({exc})"
-        return info
-    info.base_model = str(config.get("base_model_name_or_path") or "")
-    info.rank = config.get("r")
-    info.alpha = config.get("lora_alpha")
-    targets = config.get("target_modules") or []
-    # peft saves "all-linear" expanded to full module paths: show the layer names.
-    info.targets = [targets] if isinstance(targets, str) else sorted({t.rsplit(".", 1)[-1] for t in targets})
-    if not (path / ADAPTER_WEIGHTS).is_file():
-        pickles = [p for p in PICKLE_WEIGHTS if (path / p).is_file()]
-        info.broken = (f"weights are pickle ({pickles[0]}), which is refused by default"
-                       if pickles else f"no {ADAPTER_WEIGHTS}: the weights are missing")
-    studio_path = path / STUDIO_JSON
-    if studio_path.is_file():
-        try:
-            studio = json.loads(studio_path.read_text(encoding="utf-8"))
-            if not isinstance(studio, dict):
-                raise ValueError("not an object")
-        except (ValueError, UnicodeDecodeError) as exc:
-            info.broken = info.broken or f"{STUDIO_JSON} is not valid JSON ({exc})"
+        kind = entry_kind(path, follow=True)
+        if kind != "a folder":
+            info.broken = (("a link to nothing" if os.path.islink(path) else VANISHED) if kind == "missing" else
+                           f"{'a file' if kind == 'file' else kind} where an adapter folder should be: move it "
+                           f"out of {path.parent}")
             return info
-        info.studio = studio
-        info.base_model = studio.get("base_model", {}).get("name_or_path") or info.base_model
-        info.dataset = studio.get("dataset", {}).get("path", "")
-        info.created = studio.get("created", "")
-        metrics = studio.get("metrics", {})
-        info.final_loss = metrics.get("final_train_loss")
-        info.best_eval_loss = metrics.get("best_eval_loss")
-        info.tags = [str(t) for t in studio.get("tags", []) if isinstance(t, str)]
-        info.notes = str(studio.get("notes") or "")
-        info.run_id = str(studio.get("run_id") or "")
-        info.targets = list(studio.get("config", {}).get("lora", {}).get("targets") or info.targets)
+        with OpenFolder(path) as folder:      # read relative to the open folder: a rename cannot split the read
+            info.size_bytes = sum(size for _, size in folder.files())
+            problems = _read_into(info, folder)
+    except FileNotFoundError:
+        problems = [VANISHED if not os.path.lexists(path) else CHANGED]
+    except OSError as exc:
+        problems = [f"unreadable: {exc.strerror or exc}"]
+    if problems:
+        info.broken = problems[0] + (f" (and {len(problems) - 1} more problem{'s' * (len(problems) > 2)})"
+                                     if len(problems) > 1 else "")
     return info
 
 
-def list_adapters(adapters_dir: Path) -> list[AdapterInfo]:
-    if not adapters_dir.is_dir():
+def _read_into(info: AdapterInfo, folder: OpenFolder) -> list[str]:
+    """Fill `info` from the folder's files; return what is wrong, most basic first."""
+    problems: list[str] = []
+    peft: PeftSettings | None = None
+    kind = folder.kind(ADAPTER_CONFIG)
+    if kind == "missing":
+        problems.append(f"no {ADAPTER_CONFIG}: not a PEFT adapter folder")
+    elif kind != "file":
+        problems.append(f"{ADAPTER_CONFIG} is {kind}, not a file")
+    else:
+        try:
+            peft = check_peft_config(folder.read_json(ADAPTER_CONFIG, KEPT_FILES[ADAPTER_CONFIG]))
+        except ModelError as exc:
+            problems.append(exc.message)
+    if peft is not None:
+        info.base_model, info.rank, info.alpha = peft.base_model, peft.r, peft.alpha
+        # peft saves "all-linear" expanded to full module paths: show the layer names (a single string
+        # is a name or a regular expression: shown whole).
+        raw = peft.raw.get("target_modules")
+        info.targets = [raw] if isinstance(raw, str) else sorted({t.rsplit(".", 1)[-1] for t in peft.targets})
+    kind = folder.kind(ADAPTER_WEIGHTS)
+    if kind == "missing":
+        pickles = [p for p in PICKLE_WEIGHTS if folder.kind(p) == "file"]
+        problems.append(f"weights are pickle ({pickles[0]}), which is refused by default" if pickles
+                        else f"no {ADAPTER_WEIGHTS}: the weights are missing")
+    elif kind != "file":
+        problems.append(f"{ADAPTER_WEIGHTS} is {kind}, not a file")
+    else:
+        try:
+            header = folder.read_header(ADAPTER_WEIGHTS)
+            if peft is not None:
+                check_lora_shapes(header, peft)
+        except ModelError as exc:
+            problems.append(exc.message)
+    kind = folder.kind(STUDIO_JSON)
+    if kind not in ("missing", "file"):
+        problems.append(f"{STUDIO_JSON} is {kind}, not a file")
+    elif kind == "file":
+        try:
+            studio, wrong = check_record(folder.read_json(STUDIO_JSON, KEPT_FILES[STUDIO_JSON]))
+        except ModelError as exc:
+            studio, wrong = {}, [exc.message]
+        problems += wrong
+        info.studio = studio
+        _fill_from_record(info, studio)
+    return problems
+
+
+def _fill_from_record(info: AdapterInfo, studio: dict[str, Any]) -> None:
+    """The table's columns from a checked record (every value here has its type: see adapter_record)."""
+    base = studio.get("base_model") or {}
+    metrics = studio.get("metrics") or {}
+    info.base_model = base.get("name_or_path") or info.base_model
+    info.dataset = (studio.get("dataset") or {}).get("path") or ""
+    info.created = studio.get("created") or ""
+    info.final_loss = _float(metrics.get("final_train_loss"))
+    info.best_eval_loss = _float(metrics.get("best_eval_loss"))
+    info.tags = list(studio.get("tags") or [])
+    info.notes = studio.get("notes") or ""
+    info.run_id = studio.get("run_id") or ""
+    targets = ((studio.get("config") or {}).get("lora") or {}).get("targets")
+    if targets:
+        info.targets = [targets] if isinstance(targets, str) else list(targets)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def folder_files(folder: Path) -> list[tuple[str, int]]:
+    """(relative path, size) of every regular file under `folder`, links not followed; [] when the
+    folder is gone (it may be renamed or deleted while it is read)."""
+    try:
+        with OpenFolder(folder) as opened:
+            return opened.files()
+    except OSError:
         return []
-    return [read_adapter(p) for p in sorted(adapters_dir.iterdir(), key=lambda p: p.name.lower()) if p.is_dir()]
+
+
+def list_adapters(adapters_dir: Path) -> list[AdapterInfo]:
+    """Every entry of the adapters folder (hidden files aside), broken ones included; one removed or
+    renamed while it is read is left out, as it would be a moment later."""
+    try:
+        entries = sorted(adapters_dir.iterdir(), key=lambda p: p.name.lower())
+    except OSError:      # no adapters folder yet (or it is not a folder)
+        return []
+    found = []
+    for path in entries:
+        if path.name.startswith(".") and not path.is_dir():
+            continue     # .DS_Store and the like
+        info = read_adapter(path)
+        if info.broken and not os.path.lexists(path):
+            continue
+        found.append(info)
+    return found
 
 
 def find_adapter(adapters_dir: Path, name: str) -> AdapterInfo:
     """The library adapter called `name`; a clear error (with near names) when there is none."""
     check_name(name, "adapter name")
     path = adapters_dir / name
-    if not path.is_dir():
-        known = [p.name for p in adapters_dir.iterdir() if p.is_dir() and not p.name.startswith(".")] \
-            if adapters_dir.is_dir() else []
+    if not os.path.lexists(path):
+        try:
+            known = [p.name for p in adapters_dir.iterdir() if not p.name.startswith(".")]
+        except OSError:
+            known = []
         near = difflib.get_close_matches(name, known, n=3)
         raise WorkspaceError(f"no adapter {name!r} in {adapters_dir}",
                              hint=(f"did you mean {', '.join(near)}? " if near else "")
@@ -177,21 +257,27 @@ def model_fingerprint(folder: Path) -> str:
 
 def folder_chat_template(folder: Path) -> str | None:
     """The chat template saved with an adapter or checkpoint: studio.json's (what training used),
-    else the tokenizer files saved beside the weights; None when there is none."""
+    else the tokenizer files saved beside the weights; None when there is none or it is unreadable."""
     try:
-        studio = json.loads((folder / STUDIO_JSON).read_text(encoding="utf-8"))
+        studio = read_json_file(folder / STUDIO_JSON, KEPT_FILES[STUDIO_JSON])
         if isinstance(studio, dict) and isinstance(studio.get("chat_template"), str):
             return studio["chat_template"]
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ModelError):
         pass
-    jinja = folder / "chat_template.jinja"
-    if jinja.is_file():
-        return jinja.read_text(encoding="utf-8")
     try:
-        template = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8")).get("chat_template")
-    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
+        with open(folder / "chat_template.jinja", "rb") as fh:
+            raw = fh.read(KEPT_FILES["chat_template.jinja"] + 1)
+        if len(raw) <= KEPT_FILES["chat_template.jinja"]:
+            return raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        pass
+    try:
+        config = read_json_file(folder / "tokenizer_config.json", KEPT_FILES["tokenizer_config.json"])
+    except (OSError, ModelError):
         return None
+    template = config.get("chat_template") if isinstance(config, dict) else None
     if isinstance(template, list):  # named templates: [{"name": "default", "template": ...}, ...]
-        named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+        named = {t["name"]: t.get("template") for t in template
+                 if isinstance(t, dict) and isinstance(t.get("name"), str)}
         template = named.get("default")
     return template if isinstance(template, str) else None

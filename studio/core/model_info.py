@@ -8,6 +8,7 @@ safetensors headers (8-byte length + JSON) takes milliseconds and imports nothin
 from __future__ import annotations
 
 import json
+import os
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -130,21 +131,34 @@ class ModelInfo:
 
 
 def read_safetensors_header(path: Path) -> dict[str, Any]:
+    """tensor name -> {"dtype", "shape", ...} from a safetensors header, without reading the weights.
+
+    The length and every entry are checked (a length beyond the file, an entry that is not an object,
+    a shape that is not a list of sizes), so callers can use the values without guarding each one.
+    The adapter library checks more (offsets, dtypes): `core.adapter_files.parse_safetensors_header`."""
+    hint = "the download may be incomplete: download the model again"
     try:
         with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
             raw_len = fh.read(8)
             if len(raw_len) != 8:
                 raise ValueError("file shorter than its header")
             (length,) = struct.unpack("<Q", raw_len)
             if length > 100_000_000:
                 raise ValueError(f"header length {length} is implausible")
+            if length > size - 8:
+                raise ValueError(f"header length {length} is more than the {size}-byte file holds")
             header = json.loads(fh.read(length))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path.name} is not a readable safetensors file ({exc})",
-                         hint="the download may be incomplete: download the model again") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ModelError(f"{path.name} is not a readable safetensors file ({exc})", hint=hint) from None
     if not isinstance(header, dict):
-        raise ModelError(f"{path.name} has a malformed safetensors header")
+        raise ModelError(f"{path.name} has a malformed safetensors header", hint=hint)
     header.pop("__metadata__", None)
+    for name, meta in header.items():
+        shape = meta.get("shape") if isinstance(meta, dict) else None
+        if not isinstance(meta, dict) or not isinstance(meta.get("dtype"), str) or not isinstance(shape, list) \
+                or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+            raise ModelError(f"{path.name} has a malformed safetensors header (tensor {name[:80]!r})", hint=hint)
     return header
 
 

@@ -195,3 +195,31 @@ def test_combine_checks_the_choice_before_a_worker_starts(library, qtbot) -> Non
     dialog.start()
     assert dialog.task is None and dialog.banner.title.text() == "Cannot combine these adapters"
     assert "one rank" in dialog.banner.body.text() and "cat or svd" in dialog.banner.body.text()
+
+
+def test_damaged_folders_of_every_kind_are_listed_broken_and_the_page_keeps_working(app, qtbot) -> None:  # noqa: ANN001
+    """Each damage of tests/damaged_adapters.py: a greyed row whose tooltip says why, a card that says
+    why (never the card's own error), and the good adapter next to them still works."""
+    import html
+
+    from damaged_adapters import seed_damaged
+
+    ctx, window = app
+    ws = ctx.workspace
+    expected = seed_damaged(ws.adapters_dir)
+    fake_adapter(ws.adapters_dir / "good", rank=8, studio_json=lineage("good", 8, 1e-4))
+    window.show_page("Library")
+    page = window.page("Library")
+    page.refresh()
+    assert page.table.proxy.rowCount() == len(expected) + 1
+    for name, fragment in expected.items():
+        index = page.table.proxy.index(page.table.row_of(name), 0)
+        assert fragment in index.data(Qt.ItemDataRole.ToolTipRole), name
+        assert fragment in row(page, name)["Base model"]
+        page.select(name)
+        qtbot.waitUntil(lambda n=name: page.card.title.text() == n, timeout=10_000)
+        assert page.card.banner.isVisible() and html.escape(fragment) in page.card.banner.body.text(), name
+        assert not page.buttons["export"].isEnabled()
+    page.select("good")
+    qtbot.waitUntil(lambda: page.card.title.text() == "good", timeout=10_000)
+    assert page.buttons["export"].isEnabled() and row(page, "good")["Rank"] == "8"

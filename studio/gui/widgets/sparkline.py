@@ -6,6 +6,8 @@ second to import, a widget per axis) would be more than a thumbnail needs.
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
@@ -19,7 +21,8 @@ def as_points(history: object) -> Points:
     """[[step, loss], ...] from studio.json, skipping anything that is not two numbers."""
     points = []
     for item in history if isinstance(history, list) else []:
-        if isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(v, (int, float)) for v in item):
+        if isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(v, (int, float)) for v in item) \
+                and all(math.isfinite(v) for v in item):          # NaN (a diverged run) would spoil the scale
             points.append((float(item[0]), float(item[1])))
     return points
 
