@@ -2,7 +2,9 @@
 
 The bar shows step/total, loss, eval loss, tokens/s and ETA; each stage prints one line with how
 long the previous one took. The first Ctrl-C asks the worker to save a checkpoint and stop; a
-second one kills it (a checkpoint is only offered for resume once it is complete).
+second one kills it (a checkpoint is only offered for resume once it is complete). If this
+process is killed instead, the worker sees its stdin end and stops the same way, with a
+checkpoint; `studio runs cancel RUN` stops it from any other terminal.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from studio.core.datasets import describe_turns
+from studio.core.run_control import record_end_unless_ended
 from studio.core.run_history import RunHistory
-from studio.core.runs import WORKER_LOG, record_crash
+from studio.core.runs import EVENTS, WORKER_LOG, crash_events, record_crash, worker_alive
 from studio.core.worker_process import WorkerProcess
 
 STAGE_LABELS = {
@@ -49,6 +52,8 @@ def run_worker(run_dir: Path, *, resume: bool = False, quiet: bool = False) -> R
                     if event.get("previous") and event.get("seconds") is not None:
                         label = STAGE_LABELS.get(event["previous"], event["previous"])
                         progress.console.print(f"  [green]done[/] {label} ({event['seconds']:.1f} s)")
+                    if event.get("name") == "cancelling" and event.get("reason") == "request":
+                        progress.console.print(f"  [yellow]{escape(event.get('message', 'cancelling'))}")
                     if event.get("name") == "model_ready" and event.get("message"):
                         progress.console.print(f"  {event['message']}")
                 elif kind == "data_stats":
@@ -68,7 +73,16 @@ def run_worker(run_dir: Path, *, resume: bool = False, quiet: bool = False) -> R
     if history.done is None:  # the worker died without reporting: record that in the run
         detail = f"exit code {code}" + (f"; last output: {worker.stderr_tail.strip().splitlines()[-1]}"
                                         if worker.stderr_tail.strip() else "")
-        for event in record_crash(run_dir, detail, force_stopped=worker.cancel_requested):
+        if not history.hello and worker_alive(run_dir):
+            # Ours never started: another worker holds the run. Its events are not ours to end.
+            events = crash_events(run_dir, detail)
+        elif history.hello:
+            events = record_end_unless_ended(run_dir, detail, force_stopped=worker.cancel_requested)
+            if not events:   # already recorded by whoever stopped it (`studio runs cancel --force`)
+                return RunHistory.from_file(run_dir / EVENTS)
+        else:
+            events = record_crash(run_dir, detail, force_stopped=worker.cancel_requested)
+        for event in events:
             history.apply(event)
     return history
 

@@ -1,5 +1,9 @@
 """`studio train`: train a LoRA/QLoRA adapter from flags and/or a YAML config; or resume a run.
 
+`--detach` starts the worker in the background and returns with the run id; without it the
+worker is followed here and stops with a checkpoint if this command is killed (see
+core/run_control.py and engine/worker_io.Controls).
+
 Every config field with a `flag` in studio/core/config.py becomes an option here, with its help
 text, so the CLI, the YAML file and the GUI can never drift apart. Precedence: defaults <
 --config file < --set key=value < explicit flags.
@@ -10,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
+from pathlib import Path
 from typing import Any
 
 from studio.cli.common import common_options, exit_code, print_json, workspace
@@ -43,6 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="override any config key, e.g. --set train.weight_decay=0.01")
     parser.add_argument("--resume", metavar="RUN", help="continue a cancelled or crashed run from its last "
                         "checkpoint (run id, unique prefix, 'last' or run folder)")
+    parser.add_argument("--detach", action="store_true",
+                        help="start the run in the background and return at once with its id; follow it with "
+                             "`studio runs show RUN`, stop it with `studio runs cancel RUN` (it keeps training "
+                             "when this terminal closes)")
     parser.add_argument("--print-config", action="store_true",
                         help="print the resolved config as YAML and exit without training")
     group = parser.add_argument_group("run settings (also settable in the YAML config)")
@@ -73,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
     from studio.engine.distributed import launched_by_torchrun
 
     if launched_by_torchrun():
+        if args.detach:
+            raise ConfigError("--detach cannot be used under torchrun or accelerate launch",
+                              hint="detach the launcher itself (nohup, tmux), or train on one GPU with --detach")
         return _run_under_launcher(args, ws)
     if args.resume:
         given = [flag for flag, key, _, _ in config_flags() if getattr(args, key, None) is not None]
@@ -82,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{', '.join(given) or '--config/--set'}",
                 hint="to change settings, start a new run: studio train --config runs/<id>/run.yaml --lr ...")
         run_dir = ws.resolve_run(args.resume)
+        if args.detach:
+            return _detach(args, run_dir, resume=True)
         history = run_worker(run_dir, resume=True, quiet=args.json)
         return _finish(args, history, run_dir)
     config = resolve_config(args)
@@ -96,8 +110,26 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"Run {run_dir.name}: {config.model.name_or_path} on {config.data.path} "
               f"(rank {config.lora.rank}, {config.model.quant}); folder {run_dir}")
+    if args.detach:
+        return _detach(args, run_dir, resume=False)
     history = run_worker(run_dir, quiet=args.json)
     return _finish(args, history, run_dir)
+
+
+def _detach(args: argparse.Namespace, run_dir: Path, resume: bool) -> int:
+    """Start the worker so that it outlives this command, and say how to follow and stop it."""
+    from studio.core.run_control import launch_detached
+    from studio.core.runs import WORKER_LOG
+
+    pid = launch_detached(run_dir, resume=resume)
+    if args.json:
+        print_json({"status": "started", "run_id": run_dir.name, "run_dir": str(run_dir), "pid": pid,
+                    "log": str(run_dir / WORKER_LOG), "resume": resume})
+        return 0
+    print(f"Run {run_dir.name} {'resumed' if resume else 'started'} in the background (pid {pid}).\n"
+          f"  follow it: studio runs show {run_dir.name}   (log: {run_dir / WORKER_LOG})\n"
+          f"  stop it:   studio runs cancel {run_dir.name}   (saves a checkpoint; --force kills it)")
+    return 0
 
 
 def _run_under_launcher(args: argparse.Namespace, ws: Any) -> int:

@@ -4,7 +4,10 @@ same `worker_command`).
 A worker is `python -m studio.engine <command> ...`; a frozen app (PyInstaller) has no
 `python -m`, so there the app's own executable is started with `--worker`. The child gets its
 own process group so a Ctrl-C in the terminal reaches the parent, which then asks the worker to
-cancel cleanly instead of killing it mid-write.
+cancel cleanly instead of killing it mid-write. In its own session the worker would also outlive a
+parent killed with SIGKILL, so a training worker takes the end of its stdin (the parent held the
+pipe's only write end) as a cancel: it saves a checkpoint and stops (engine/worker_io.Controls).
+`start_detached` is the one way to start a worker meant to outlive its parent.
 """
 
 from __future__ import annotations
@@ -139,6 +142,22 @@ class WorkerProcess:
     @property
     def stderr_tail(self) -> str:
         return "".join(self._stderr_tail)
+
+
+def start_detached(args: list[str], log_path: Path) -> subprocess.Popen:
+    """A worker that outlives this process (`studio train --detach`): its own session (process
+    group and no console on Windows), stdin from the null device and stdout/stderr appended to
+    `log_path`, so nothing ties it to the terminal or to this process. Pass the worker
+    `--detached` too: without it the end of stdin would read as its parent's death."""
+    kwargs: dict[str, Any] = {}
+    if os.name == "posix":
+        kwargs["start_new_session"] = True
+    else:
+        kwargs["creationflags"] = (subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+                                   | subprocess.DETACHED_PROCESS)  # type: ignore[attr-defined]
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(worker_command(*args), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                env=worker_env(), close_fds=True, **kwargs)
 
 
 def run_to_done(worker_args: list[str]) -> list[dict[str, Any]]:

@@ -1,7 +1,10 @@
 """Worker entry point: `python -m studio.engine <command> ...` (or `studio-app --worker ...` frozen).
 
 Commands:
-    train --run-dir DIR [--resume]       one training run (events also go to DIR/events.jsonl)
+    train --run-dir DIR [--resume] [--detached]
+                                         one training run (events also go to DIR/events.jsonl);
+                                         it stops with a checkpoint when its stdin ends (the
+                                         parent died) unless --detached
     demo-model --out DIR                 build the demo's tiny base model
     evaluate --model M --data F [--adapter A]   greedy answers on held-out prompts, exact match
     preview-data --model M --data F [...]       token lengths and label masks for the Data page
@@ -38,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     train = sub.add_parser("train")
     train.add_argument("--run-dir", required=True, type=Path)
     train.add_argument("--resume", action="store_true")
+    train.add_argument("--detached", action="store_true",
+                       help="started by `studio train --detach`: stdin is not a parent's pipe, so its end "
+                            "means nothing, and no parent reads stdout (events go to events.jsonl only)")
     demo = sub.add_parser("demo-model")
     demo.add_argument("--out", required=True, type=Path)
     demo.add_argument("--shape", default="", help="LlamaConfig sizes, key=value,... (default: the demo's)")
@@ -75,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "train":
-        return _train(args.run_dir.resolve(), args.resume)
+        return _train(args.run_dir.resolve(), args.resume, detached=args.detached)
     if args.command == "event-flood":
         from studio.engine.event_flood import run_event_flood
 
@@ -148,6 +154,8 @@ def _add_export_commands(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--no-verify", action="store_true")
     export.add_argument("--keep-failed", action="store_true")
     export.add_argument("--trust-remote-code", action="store_true")
+    export.add_argument("--next-free-name", action="store_true",
+                        help="if --out is taken meanwhile (another export), land at the next -vN")
     merge = sub.add_parser("merge-adapters")
     merge.add_argument("--adapter", action="append", required=True, metavar="PATH:WEIGHT")
     merge.add_argument("--base", required=True)
@@ -171,7 +179,8 @@ def _export_command(args: argparse.Namespace, emitter: Emitter, controls: Contro
         return run_export(args.adapter.resolve(), args.base, args.out.resolve(), args.dtype, args.shard_size,
                           emitter, controls, revision=args.revision, verify=not args.no_verify,
                           keep_failed=args.keep_failed, device=args.device,
-                          trust_remote_code=args.trust_remote_code, prompts_file=args.prompts)
+                          trust_remote_code=args.trust_remote_code, prompts_file=args.prompts,
+                          next_free_name=args.next_free_name)
     from studio.engine.adapter_combine import combine_adapters
 
     parents = []
@@ -183,23 +192,39 @@ def _export_command(args: argparse.Namespace, emitter: Emitter, controls: Contro
                             trust_remote_code=args.trust_remote_code)
 
 
-def _train(run_dir: Path, resume: bool) -> int:
+def _train(run_dir: Path, resume: bool, detached: bool = False) -> int:
+    """One run, holding the run's lock. A worker with a parent stops (with a checkpoint) when its
+    stdin ends, i.e. when the parent died; a detached one (`studio train --detach`) trains on and
+    is stopped with `studio runs cancel`. Both obey the run's cancel-request file."""
     from filelock import FileLock, Timeout
 
+    from studio.core.run_control import CANCEL_REQUEST, worker_finished, worker_started
     from studio.core.runs import EVENTS, LOCK, WORKER_LOG
     from studio.engine.train_session import train_run
 
-    lock = FileLock(str(run_dir / LOCK), timeout=0)
+    # A second, not 0: `runs list`, the app and `runs cancel` take the lock for an instant to see
+    # whether a worker holds it, and a worker starting in that instant must not give up.
+    lock = FileLock(str(run_dir / LOCK), timeout=1.0)
     try:
         lock.acquire()
     except Timeout:
         print(f"run {run_dir.name} is already being trained by another worker", file=sys.stderr)
         return EXIT_USER
-    emitter = Emitter(events_path=run_dir / EVENTS, log_path=run_dir / WORKER_LOG)
+    worker_started(run_dir)
+    emitter = Emitter(events_path=run_dir / EVENTS, log_path=run_dir / WORKER_LOG, to_stdout=not detached)
+
+    def parent_gone() -> None:
+        message = ("the process that started this run went away (stdin closed): a checkpoint is saved at the "
+                   f"next step and the run stops; continue with `studio train --resume {run_dir.name}`")
+        print(message, file=sys.stderr, flush=True)
+        emitter.emit("log", message=message, reason="parent_gone")
+
+    controls = Controls(eof_cancels=not detached, request_file=run_dir / CANCEL_REQUEST, on_parent_gone=parent_gone)
     try:
-        return train_run(run_dir, resume, emitter, Controls().start())
+        return train_run(run_dir, resume, emitter, controls.start())
     finally:
         emitter.close()
+        worker_finished(run_dir)
         lock.release()
 
 

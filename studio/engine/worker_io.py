@@ -72,13 +72,29 @@ class Emitter:
 
 
 class Controls:
-    """Requests from the parent, read on a background thread and polled by the trainer."""
+    """Requests to stop or save, read off the training loop and polled by it at each step.
 
-    def __init__(self) -> None:
+    They come from four places: commands on stdin from the parent (`cancel`, `save_now`),
+    SIGINT/SIGTERM, a cancel-request file in the run folder (`studio runs cancel` from any
+    process, on any OS: see core/run_control.py), and, with `eof_cancels`, stdin reaching its end.
+    The parent holds the only write end of the worker's stdin pipe, so EOF means the parent is
+    gone (the terminal's `studio train` was killed, the app crashed); a worker nobody follows
+    then stops at the next step with a checkpoint rather than train on as an orphan. Workers
+    whose stdin is not their parent's pipe (`train --detached`, ranks under torchrun) leave it off.
+    `reason` says which one asked first: "command", "signal", "request" or "parent_gone".
+    """
+
+    def __init__(self, *, eof_cancels: bool = False, request_file: Path | None = None,
+                 on_parent_gone: Callable[[], None] | None = None) -> None:
         self.cancel = threading.Event()
         self.save_now = threading.Event()
         self.commands: queue.Queue[dict[str, Any]] = queue.Queue()
         self.closed = threading.Event()
+        self.parent_gone = threading.Event()
+        self.reason = ""
+        self._eof_cancels = eof_cancels
+        self._request_file = request_file
+        self._on_parent_gone = on_parent_gone
         self._signals = 0
 
     def start(self, stdin: IO[bytes] | None = None) -> "Controls":
@@ -92,24 +108,53 @@ class Controls:
             signal.signal(signal.SIGINT, self._on_signal)
         return self
 
+    def request_cancel(self, reason: str) -> None:
+        """Cancel at the next step; the first reason given is the one reported."""
+        if not self.cancel.is_set():
+            self.reason = reason
+        self.cancel.set()
+
+    def poll_requests(self) -> bool:
+        """Check the run's cancel-request file (one stat) and return whether a cancel is pending."""
+        if not self.cancel.is_set() and self._request_file is not None and self._request_file.exists():
+            self.request_cancel("request")
+        return self.cancel.is_set()
+
+    def cancel_message(self) -> str:
+        """What the `cancelling` stage says, by who asked."""
+        if self.reason == "parent_gone":
+            return ("the process that started this run went away (its pipe closed): saving a checkpoint, "
+                    "then stopping; continue with `studio train --resume RUN`")
+        if self.reason == "request":
+            return "cancel requested (`studio runs cancel` or the app): saving a checkpoint before stopping"
+        return "saving a checkpoint before stopping"
+
     def _read(self, stream: IO[bytes]) -> None:
-        for raw in stream:
-            command = protocol.decode(raw)
-            if command is None:
-                continue
-            kind = command.get("type")
-            if kind == "cancel":
-                self.cancel.set()
-            elif kind == "save_now":
-                self.save_now.set()
-            else:
-                self.commands.put(command)
+        try:
+            for raw in stream:
+                command = protocol.decode(raw)
+                if command is None:
+                    continue
+                kind = command.get("type")
+                if kind == "cancel":
+                    self.request_cancel("command")
+                elif kind == "save_now":
+                    self.save_now.set()
+                else:
+                    self.commands.put(command)
+        except (OSError, ValueError):  # a pipe broken by the parent's death reads as its end
+            pass
         self.closed.set()
+        if self._eof_cancels:
+            self.parent_gone.set()
+            self.request_cancel("parent_gone")
+            if self._on_parent_gone is not None:
+                self._on_parent_gone()
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         """First signal: cancel cleanly at the next step. Second: stop now."""
         self._signals += 1
         if self._signals == 1:
-            self.cancel.set()
+            self.request_cancel("signal")
         else:
             os._exit(130)

@@ -2,15 +2,16 @@
 
 The run folders are the truth (core.runs.list_runs), so the list survives restarts and shows
 runs started from a terminal. Runs this app starts are driven by a TrainingClient; runs that are
-live but started elsewhere are followed by tailing their events.jsonl. One run trains at a time:
+live but started elsewhere (a terminal, `studio train --detach`, this app before it crashed) are
+followed by tailing their events.jsonl, shown as running, and cancelled through the request file
+in their run folder (core/run_control.py). A worker this app started stops with a checkpoint on
+its own if the app dies: its stdin, the app's pipe, ends. One run trains at a time:
 Train while a run is active puts the new run in the workspace's queue, and the next queued run
 starts when the active one ends.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from pathlib import Path
 from typing import Callable
@@ -19,10 +20,12 @@ from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
 
 from studio.core.config import RunConfig
 from studio.core.errors import StudioError
+from studio.core.run_control import force_stop, request_cancel
 from studio.core.run_history import RunHistory
 from studio.core.run_queue import RunQueue
 from studio.core.run_setup import create_run, precheck
-from studio.core.runs import RUN_CONFIG, RunInfo, load_run, worker_alive
+from studio.core.runs import RUN_CONFIG, RunInfo, load_run
+from studio.core.worker_process import FORCE_STOP_AFTER_S
 from studio.core.workspace import Workspace
 from studio.gui.background import run_in_thread
 from studio.gui.run_follower import RunFollower
@@ -38,6 +41,7 @@ class RunManager(QObject):
     run_ended = Signal(str, str)           # run id, status
     queue_changed = Signal()
     run_started = Signal(str)
+    notice = Signal(str)                   # a message for the status bar (a forced stop that failed)
 
     def __init__(self, workspace: Workspace, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -45,6 +49,7 @@ class RunManager(QObject):
         self.queue = RunQueue(workspace.home)
         self.infos: dict[str, RunInfo] = {}
         self.live: dict[str, TrainingClient | RunFollower] = {}
+        self._cancel_requested: set[str] = set()     # runs of other processes asked to cancel
         self._watcher = QFileSystemWatcher([str(workspace.runs_dir)], self)
         self._debounce = QTimer(self, singleShot=True, interval=300)
         self._debounce.timeout.connect(self.refresh)
@@ -84,6 +89,11 @@ class RunManager(QObject):
     def version(self, run_id: str) -> int:
         source = self.live.get(run_id)
         return source.version if source is not None else 0
+
+    def trained_elsewhere(self, run_id: str) -> bool:
+        """Live, but by a worker this app did not start (followed through its events.jsonl)."""
+        source = self.live.get(run_id)
+        return isinstance(source, RunFollower) and source.running
 
     def is_driven_here(self, run_id: str) -> bool:
         return isinstance(self.live.get(run_id), TrainingClient) and self.live[run_id].running
@@ -162,24 +172,46 @@ class RunManager(QObject):
         self._launch(RunConfig(), resume_dir=self.workspace.run_dir(run_id))
 
     def cancel(self, run_id: str) -> None:
+        """Save a checkpoint and stop; asked again, stop at once. A run this app drives is told on
+        its worker's stdin; any other (a terminal's, a detached one, one left by an earlier app that
+        crashed) through the cross-process request in its run folder, which works on every OS
+        (core/run_control.py). Raises StudioError when the run is not running."""
         source = self.live.get(run_id)
         if isinstance(source, TrainingClient):
             source.cancel()
             return
-        pid = self.history(run_id).hello.get("pid")
-        if pid and worker_alive(self.workspace.run_dir(run_id)):
-            os.kill(int(pid), signal.SIGTERM)   # the worker treats SIGTERM as a clean cancel
+        if run_id in self._cancel_requested:
+            self.kill(run_id)
+            return
+        request_cancel(self.workspace.run_dir(run_id))
+        self._cancel_requested.add(run_id)
 
     def kill(self, run_id: str) -> None:
+        """Stop the worker now: this app's own, or (off the GUI thread: it waits for the worker to
+        let go of the run) one started elsewhere, killed through the pid it wrote beside its lock."""
         source = self.live.get(run_id)
         if isinstance(source, TrainingClient):
             source.kill()
+            return
+        run_dir = self.workspace.run_dir(run_id)
+        run_in_thread(lambda: force_stop(run_dir),
+                      lambda stopped: None if stopped else self.notice.emit(
+                          f"Run {run_id}: its worker was killed but has not let go of the run yet."),
+                      lambda exc: self.notice.emit(f"Could not stop run {run_id}: {exc}"),
+                      key=f"force-stop-{run_id}-{id(self)}")
 
-    def shutdown(self) -> None:
-        """On quit: ask own workers to save and stop (they finish on their own)."""
-        for source in self.live.values():
-            if isinstance(source, TrainingClient) and source.running:
-                source.cancel()
+    def shutdown(self, wait_s: float = FORCE_STOP_AFTER_S) -> None:
+        """On quit: ask own workers to save a checkpoint and stop, and wait for them (up to wait_s).
+        Waiting is needed: Qt kills a QProcess's process when the QProcess is destroyed at exit,
+        which would lose the steps since the last checkpoint (or a half-saved adapter). A worker
+        still loading has nothing to save and is not waited for. Runs of other processes go on."""
+        own = [s for s in self.live.values() if isinstance(s, TrainingClient) and s.running]
+        for source in own:
+            source.cancel()
+        deadline = time.monotonic() + wait_s
+        for source in own:
+            if source.history.stage in ("train", "cancelling", "save"):
+                source.wait_finished(max(0.0, deadline - time.monotonic()))
 
     # ---- plumbing -----------------------------------------------------------------------------
     def _follow(self, run_dir: Path) -> None:
@@ -188,6 +220,7 @@ class RunManager(QObject):
         follower.start()
 
     def _attach(self, run_id: str, source: TrainingClient | RunFollower) -> None:
+        self._cancel_requested.discard(run_id)
         old = self.live.get(run_id)
         if isinstance(old, RunFollower):
             old.stop()
@@ -196,6 +229,7 @@ class RunManager(QObject):
         source.ended.connect(lambda status, rid=run_id: self._ended(rid, status))
 
     def _ended(self, run_id: str, status: str) -> None:
+        self._cancel_requested.discard(run_id)
         source = self.live.get(run_id)
         if source is not None:
             self.infos[run_id] = RunInfo(run_id, source.run_dir, source.history,

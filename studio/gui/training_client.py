@@ -50,6 +50,11 @@ class TrainingClient(QObject):
     def kill(self) -> None:
         self.task.kill()
 
+    def wait_finished(self, timeout_s: float) -> bool:
+        """Block until the worker exits (True) or timeout_s passes: for quitting, when the event
+        loop no longer runs. Its last events are handled when the loop next runs, if ever."""
+        return self.task.process.waitForFinished(int(timeout_s * 1000)) or not self.running
+
     def _on_event(self, event: dict[str, Any]) -> None:
         self.history.apply(event)
         self.version += 1

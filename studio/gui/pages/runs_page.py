@@ -1,5 +1,7 @@
 """Runs: every run in the workspace; for the selected one, live plots, stage, progress with ETA,
-the worker log, Cancel and Resume; tick several runs to overlay their loss curves.
+the worker log, Cancel and Resume; tick several runs to overlay their loss curves. A run trained
+by another process (a terminal, `studio train --detach`, this app before a crash) shows live too,
+and Cancel stops it through its run folder.
 
 Plots are redrawn by a 10 Hz timer and only when the selected run's history changed, so a worker
 sending hundreds of events a second costs the GUI a few redraws, not hundreds.
@@ -85,6 +87,7 @@ class RunsPage(QWidget):
 
         ctx.runs.run_started.connect(self.list.select)
         ctx.runs.run_ended.connect(self._run_ended)
+        ctx.runs.notice.connect(ctx.status_message.emit)
         self.timer = QTimer(self)
         self.timer.setInterval(FRAME_MS)
         self.timer.timeout.connect(self._tick)
@@ -192,9 +195,17 @@ class RunsPage(QWidget):
 
     # ---- actions -------------------------------------------------------------------------------------
     def cancel(self) -> None:
-        if self.selected is not None:
+        """Cancel the selected run, whoever trains it (this app, a terminal, a detached worker)."""
+        if self.selected is None:
+            return
+        try:
             self.ctx.runs.cancel(self.selected)
-            self.ctx.status_message.emit("Cancelling: the worker saves a checkpoint, then stops.")
+        except StudioError as exc:       # it ended meanwhile
+            self.ctx.status_message.emit(str(exc).splitlines()[0])
+            self._redraw(force=True)
+            return
+        where = "" if self.ctx.runs.is_driven_here(self.selected) else " (it runs in another process)"
+        self.ctx.status_message.emit(f"Cancelling{where}: the worker saves a checkpoint, then stops.")
 
     def resume(self) -> None:
         if self.selected is None:

@@ -1,5 +1,5 @@
 """The runs in the workspace, newest first, with status, progress and loss; tick runs to overlay
-their loss curves."""
+their loss curves. A run trained by a process other than this app says so in its tooltip."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from studio.gui.theme import Theme
 STATUS_TEXT = {"created": "starting", "running": "running", "completed": "completed", "cancelled": "cancelled",
                "failed": "failed"}
 ROW_KEY = Qt.ItemDataRole.UserRole + 1       # what a row shows, to skip rows that did not change
+ELSEWHERE = "trained by another process (a terminal, a detached run, an earlier app); Cancel still stops it"
 STATUS_COLOR = {"running": "accent", "completed": "good", "cancelled": "warn", "failed": "bad", "created": "muted"}
 
 
@@ -81,12 +82,14 @@ class RunList(QTreeWidget):
                 color = colors[STATUS_COLOR.get(history.status, "muted")]
                 loss_text = f"{loss:.4f}" if loss is not None else ""
                 started = started_text(history)
-                key = "\x1f".join((name, steps, status, color, loss_text, started))
+                where = ELSEWHERE if self.runs.trained_elsewhere(run_id) else ""
+                key = "\x1f".join((name, steps, status, color, loss_text, started, where))
                 if item.data(0, ROW_KEY) == key:
                     continue
                 item.setData(0, ROW_KEY, key)
                 item.setText(0, name)
-                item.setToolTip(0, f"{name}\n{run_id}\n{started}\n{steps}")
+                item.setToolTip(0, "\n".join(filter(None, (name, run_id, started, steps, where))))
+                item.setToolTip(1, where)
                 item.setText(1, status)
                 item.setForeground(1, QBrush(QColor(color)))
                 item.setText(2, loss_text)
