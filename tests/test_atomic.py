@@ -58,3 +58,30 @@ def test_leftovers_are_shown_broken_then_cleaned_when_stale(tmp_path: Path) -> N
     assert clean_leftovers(ws.adapters_dir) == [stale]
     Workspace.open(tmp_path)  # start-up runs the same clean-up
     assert [p.name for p in ws.adapters_dir.iterdir()] == [fresh.name]
+
+
+def test_a_name_taken_meanwhile_lands_at_the_next_version(tmp_path: Path) -> None:
+    final = tmp_path / "export"
+    landed: list[Path] = []
+    with atomic_dir(final, landed=landed) as tmp:
+        (tmp / "mine").write_text("second")
+        final.mkdir()                      # another process finished first
+        (final / "theirs").write_text("first")
+    assert landed == [tmp_path / "export-v2"]
+    assert [p.name for p in final.iterdir()] == ["theirs"]
+    assert [p.name for p in landed[0].iterdir()] == ["mine"]
+
+
+def test_an_owner_removes_only_its_own_leftovers(tmp_path: Path) -> None:
+    from studio.core.atomic import OWNER_FILE, remove_own_leftovers
+
+    with atomic_dir(tmp_path / "done", owner="run-a") as tmp:
+        (tmp / "weights").write_text("whole")
+    assert not (tmp_path / "done" / OWNER_FILE).exists()      # the mark never reaches the result
+    leftovers = {"run-a": tmp_path / f"{TMP_PREFIX}x-1", "run-b": tmp_path / f"{TMP_PREFIX}y-1"}
+    for owner, path in leftovers.items():
+        path.mkdir()
+        (path / OWNER_FILE).write_text(owner)
+    (tmp_path / f"{TMP_PREFIX}z-1").mkdir()                   # no owner: left to the age-based clean-up
+    assert remove_own_leftovers(tmp_path, "run-a") == [leftovers["run-a"]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{TMP_PREFIX}y-1", f"{TMP_PREFIX}z-1", "done"]

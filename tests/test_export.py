@@ -234,3 +234,30 @@ def test_cancel_through_the_worker_protocol_writes_nothing(tiny_model: Path, tmp
     assert worker.wait() == 130 and done["status"] == "cancelled"
     assert stages[:2] == ["prepare", "load_model"] and "save" not in stages
     assert not out.exists() and not (out.parent.exists() and any(out.parent.iterdir()))
+
+
+def test_two_exports_of_one_name_at_once_both_land(trained: dict[str, Path]) -> None:
+    """Two studio instances exporting the same adapter to its default name at the same time: each
+    lands in its own folder (the second at the next version), whole, verified and named right."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    exports = trained["home"] / "exports"
+    before = set(os.listdir(exports)) if exports.is_dir() else set()
+    env = {**os.environ, "STUDIO_HOME": str(trained["home"]), "PYTHONPATH": str(ROOT)}
+    args = [sys.executable, "-m", "studio", "export", "--adapter", "full", "--dtype", "fp32", "--json"]
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    results = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [r[1][-2000:] for r in results]
+    outs = [Path(last_json(r[0])["out"]) for r in results]
+    assert len(set(outs)) == 2 and not {o.name for o in outs} & before
+    assert set(os.listdir(exports)) == before | {o.name for o in outs}   # no .tmp- leftovers
+    weights = [{n: h for n, h in file_hashes(o).items() if n.endswith(".safetensors")} for o in outs]
+    assert weights[0] and weights[0] == weights[1]
+    for out in outs:
+        assert json.loads((out / "studio-export.json").read_text())["name"] == out.name
+        assert json.loads((out / "studio-export.json").read_text())["verification"]["passed"]

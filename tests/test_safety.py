@@ -83,13 +83,30 @@ def test_remote_code_model_needs_opt_in(tiny_model: Path, data: Path, tmp_path: 
 
 
 @pytest.mark.parametrize("name", ["../x", "/etc/passwd", "a/b", "..", ".hidden", "x" * 101, "", "a b",
-                                  "C:\\x", "name\x00"])
+                                  "C:\\x", "name\x00", "CON", "nul", "Aux", "com1.v2", "LPT9.txt", "prn.",
+                                  "name."])
 def test_names_cannot_escape_the_workspace(tmp_path: Path, name: str) -> None:
     ws = Workspace.open(tmp_path)
     with pytest.raises(WorkspaceError):
         ws.adapter_dir(name)
     with pytest.raises(WorkspaceError):
         ws.run_dir(name)
+
+
+def test_unportable_names_are_refused_with_a_fix_everywhere(tmp_path: Path) -> None:
+    from studio.core.workspace import check_name, slug
+
+    with pytest.raises(WorkspaceError) as refused:
+        check_name("NUL", "adapter name")
+    assert "device name on Windows" in refused.value.message and "NUL-1" in refused.value.hint
+    assert check_name("console") == "console" and check_name("com10") == "com10"
+    assert slug("con") == "con-1" and slug("CON.txt") != "CON.txt"   # names we make up are portable too
+    ws = Workspace.open(tmp_path)
+    (ws.adapters_dir / "Support").mkdir(parents=True)
+    # `support` is the same folder as `Support` on Windows and macOS: it gets the next version.
+    assert ws.free_adapter_name("support") == "support-v2"
+    result = studio("adapters", "rename", "Support", "CON", home=tmp_path)
+    assert result.returncode == 2 and "device name" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_local_training_opens_no_network_connection(tiny_model: Path, data: Path, tmp_path: Path) -> None:

@@ -58,6 +58,7 @@ class ExportPlan:
     trust_remote_code: bool = False
     prompts_file: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    versioned: bool = False          # `out` was chosen by us: take the next free version if it is taken meanwhile
 
     @property
     def estimated_bytes(self) -> int | None:
@@ -77,6 +78,8 @@ class ExportPlan:
             args.append("--keep-failed")
         if self.trust_remote_code:
             args.append("--trust-remote-code")
+        if self.versioned:
+            args.append("--next-free-name")
         return args
 
 
@@ -244,7 +247,8 @@ def plan_export(workspace: Workspace, adapter_ref: str, *, out: str | Path | Non
     target = choose_out(workspace, adapter.name, out)
     plan = ExportPlan(adapter=adapter, base=base_ref, out=target, dtype=chosen, shard_size=shard_bytes,
                       verify=verify, keep_failed=keep_failed, device=device,
-                      trust_remote_code=trust_remote_code, prompts_file=verification_prompts_file(adapter))
+                      trust_remote_code=trust_remote_code, prompts_file=verification_prompts_file(adapter),
+                      versioned=not out)
     check_disk_space(target, plan.estimated_bytes)
     quant = adapter.studio.get("base_model", {}).get("quant") if adapter.studio else None
     if quant in ("4bit", "8bit"):

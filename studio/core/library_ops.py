@@ -77,7 +77,7 @@ def rename_adapter(ws: Workspace, old: str, new: str) -> AdapterInfo:
     with library_lock(ws):
         info = find_adapter(ws.adapters_dir, old)
         target = ws.adapter_dir(new)
-        if target.exists():
+        if new.casefold() in ws.adapter_names_folded() and new.casefold() != old.casefold():
             raise WorkspaceError(f"an adapter called {new!r} already exists",
                                  hint="pick another name, or delete that adapter first")
         os.rename(info.path, target)

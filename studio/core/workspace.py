@@ -26,6 +26,10 @@ from studio.core.atomic import clean_leftovers
 from studio.core.errors import WorkspaceError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# Device names Windows refuses as file names, with any extension ("nul.v2" too): a workspace
+# made on Linux or macOS must still open there.
+WINDOWS_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)),
+                             *(f"LPT{i}" for i in range(10))})
 
 
 def default_home() -> Path:
@@ -36,19 +40,36 @@ def default_home() -> Path:
 
 
 def check_name(name: str, what: str = "name") -> str:
-    """A user-given name becomes a folder name: it must not escape the workspace."""
+    """A user-given name becomes a folder name: it must not escape the workspace, and it must be
+    a folder name on every system the workspace may be copied to."""
     if not NAME_RE.match(name) or name in (".", "..") or ".." in name:
         raise WorkspaceError(
             f"{what} {name!r} is not allowed",
             hint="use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit "
                  "(no '/', '..' or spaces)")
+    if name.split(".", 1)[0].upper() in WINDOWS_DEVICES:
+        raise WorkspaceError(f"{what} {name!r} is not allowed: {name.split('.', 1)[0]} is a device name on "
+                             "Windows, which cannot hold a file or folder of that name",
+                             hint=f"add to it, e.g. {name.split('.', 1)[0]}-1")
+    if name.endswith("."):
+        raise WorkspaceError(f"{what} {name!r} is not allowed: Windows drops a trailing '.', so it would "
+                             "become another name there", hint=f"use {name.rstrip('.')!r}")
     return name
+
+
+def is_portable_name(name: str) -> bool:
+    try:
+        check_name(name)
+    except WorkspaceError:
+        return False
+    return True
 
 
 def slug(text: str, max_len: int = 40) -> str:
     """A name-safe version of free text (a model id, a file stem)."""
     text = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")
-    return (text[:max_len].rstrip("-._") or "run")
+    text = text[:max_len].rstrip("-._") or "run"
+    return text if is_portable_name(text) else f"{text[:max_len - 2]}-1"
 
 
 @dataclass(frozen=True)
@@ -120,13 +141,22 @@ class Workspace:
     def free_adapter_name(self, name: str) -> str:
         """`name` if unused, else the next free version name-v2, name-v3, ..."""
         check_name(name, "adapter name")
-        if not (self.adapters_dir / name).exists():
+        taken = self.adapter_names_folded()
+        if name.casefold() not in taken:
             return name
         stem = re.sub(r"-v\d+$", "", name)
         n = 2
-        while (self.adapters_dir / f"{stem}-v{n}").exists():
+        while f"{stem}-v{n}".casefold() in taken:
             n += 1
         return f"{stem}-v{n}"
+
+    def adapter_names_folded(self) -> set[str]:
+        """The library's names, case-folded: on Windows and macOS `Foo` and `foo` are one folder,
+        so a name differing only in case counts as taken everywhere."""
+        try:
+            return {p.name.casefold() for p in self.adapters_dir.iterdir()}
+        except OSError:
+            return set()
 
     def resolve_run(self, ref: str) -> Path:
         """A run id, a unique prefix of one, 'last', or a path to a run folder."""

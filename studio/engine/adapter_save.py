@@ -29,7 +29,7 @@ def save_adapter(model: Any, tokenizer: Any, config: RunConfig, run_dir: Path, s
     for _ in range(100):
         name = workspace.free_adapter_name(config.name)
         try:
-            with atomic_dir(workspace.adapter_dir(name)) as tmp:
+            with atomic_dir(workspace.adapter_dir(name), owner=run_dir.name) as tmp:
                 model.save_pretrained(str(tmp))
                 failpoints.hit("kill_in_adapter_save")
                 tokenizer.save_pretrained(str(tmp))

@@ -53,14 +53,17 @@ class ProtocolCallback(TrainerCallback):
                           epoch=round(state.epoch or 0.0, 4), eta_s=round(eta, 1) if eta is not None else None)
         failpoints.hit("oom_at_step", state.global_step)
         failpoints.hit("kill_at_step", state.global_step)
-        cancel = sync_flag(self.controls.cancel.is_set())  # every rank stops at the same step
+        # One stat of the run's cancel-request file (`studio runs cancel` from any process), then
+        # every rank stops at the same step.
+        cancel = sync_flag(self.controls.poll_requests())
         if cancel and failpoints.active("hang_on_cancel"):
             failpoints.hit("hang_on_cancel")
         if cancel and not self.cancelled:
             self.cancelled = True
             control.should_save = True
             control.should_training_stop = True
-            self.emitter.emit("stage", name="cancelling", message="saving a checkpoint before stopping")
+            self.emitter.emit("stage", name="cancelling", message=self.controls.cancel_message(),
+                              reason=self.controls.reason or None)
         elif self.controls.save_now.is_set():
             self.controls.save_now.clear()
             control.should_save = True
@@ -88,6 +91,7 @@ class ProtocolCallback(TrainerCallback):
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
         path = self.output_dir / f"checkpoint-{state.global_step}"
+        failpoints.hit("kill_before_checkpoint_mark", state.global_step)
         if path.is_dir():
             (path / COMPLETE_MARK).write_text(f"step {state.global_step}\n", encoding="utf-8")
             self.emitter.emit("checkpoint", step=state.global_step, path=str(path))

@@ -5,6 +5,8 @@ exact place (a kill in the middle of writing an adapter cannot be timed from out
 variable is unset, `hit` is one dictionary lookup. Names:
     oom_at_step:N        raise an out-of-memory error at optimizer step N
     kill_at_step:N       os._exit(137) at step N (like kill -9: no clean-up runs)
+    kill_before_checkpoint_mark:N  os._exit(137) once checkpoint-N is written, before its completion mark
+    kill_before_adapter_save  os._exit(137) after training and its last checkpoint, before the adapter
     kill_in_adapter_save os._exit(137) after the adapter weights are written, before the rename
     enospc_in_checkpoint:N  "No space left on device" halfway through writing checkpoint-N
     hang_on_cancel       ignore cancel requests and sleep (a stuck worker)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import studio
-from studio.core.atomic import atomic_dir
+from studio.core.atomic import atomic_dir, atomic_write_json
 from studio.core.config import ModelOptions
 from studio.core.errors import ModelError
 from studio.core.export_plan import EXPORT_INFO, decimal_size, read_json
@@ -53,7 +53,7 @@ FAILED_SUFFIX = ".FAILED-verification"
 def run_export(adapter: Path, base: str, out: Path, dtype: str, shard_size: int, emitter: Emitter,
                controls: Controls, *, revision: str = "", verify: bool = True, keep_failed: bool = False,
                device: str = "cpu", trust_remote_code: bool = False,
-               prompts_file: Path | None = None) -> dict[str, Any]:
+               prompts_file: Path | None = None, next_free_name: bool = False) -> dict[str, Any]:
     """Write the verified merged model to `out`; returns the fields of the final `done` event."""
     import torch
 
@@ -98,7 +98,8 @@ def run_export(adapter: Path, base: str, out: Path, dtype: str, shard_size: int,
             "base_source": source, "dtype": dtype, "shard_size": shard_size, "studio_version": studio.__version__,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
-        with atomic_dir(out) as tmp:
+        landed: list[Path] | None = [] if next_free_name else None
+        with atomic_dir(out, landed=landed) as tmp:
             stages.enter("save", f"writing safetensors shards of up to {decimal_size(shard_size)}")
             with _FolderProgress(tmp, model_bytes, emitter):
                 merged.save_pretrained(str(tmp), max_shard_size=shard_size)
@@ -121,6 +122,10 @@ def run_export(adapter: Path, base: str, out: Path, dtype: str, shard_size: int,
                                                       indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
             if out.is_dir() and not any(out.iterdir()):
                 out.rmdir()  # an empty folder the user made for the export
+        if landed and landed[0] != out:  # another export took the name while this one was written
+            out = landed[0]
+            info_path = out / EXPORT_INFO
+            atomic_write_json(info_path, {**json.loads(info_path.read_text(encoding="utf-8")), "name": out.name})
     return {"status": "completed", "out": str(out), "dtype": dtype, "files": sorted(p.name for p in out.iterdir()),
             "model_bytes": model_bytes, **memory.report(),
             "verification": report and {k: v for k, v in report.items() if k != "rows"},

@@ -31,6 +31,11 @@ def train_run(run_dir: Path, resume: bool, emitter: Emitter, controls: Controls)
         if int(os.environ.get("RANK", "0")) == 0:
             for path in remove_incomplete_checkpoints(run_dir):
                 emitter.emit("log", message=f"removed incomplete checkpoint {path.name}")
+            from studio.core.atomic import remove_own_leftovers
+            from studio.core.workspace import Workspace
+
+            for path in remove_own_leftovers(Workspace(run_dir.parent.parent).adapters_dir, run_dir.name):
+                emitter.emit("log", message=f"removed this run's half-written adapter {path.name}")
         quiet_libraries()
         from studio.engine import failpoints
 
@@ -38,9 +43,14 @@ def train_run(run_dir: Path, resume: bool, emitter: Emitter, controls: Controls)
         emitter.emit("log", environment=environment())
         from studio.engine.training import run_training
 
-        return run_training(run_dir, emitter, controls, stages, resume)
+        result = run_training(run_dir, emitter, controls, stages, resume)
+        if result.get("status") == "cancelled" and controls.reason:
+            result["reason"] = controls.reason   # "parent_gone", "request", ...: why it stopped early
+        return result
 
-    return guarded(emitter, body)
+    from studio.core.workspace import Workspace
+
+    return guarded(emitter, body, writes_to=[run_dir, Workspace(run_dir.parent.parent).adapters_dir])
 
 
 def offline_unless_hub(run_dir: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from studio.core.config import RunConfig
 from studio.engine.callbacks import ProtocolCallback
+from studio.engine.checkpoint_keeping import CheckpointRotation
 from studio.engine.worker_io import Controls, Emitter
 
 
@@ -49,7 +50,7 @@ def training_arguments(config: RunConfig, output_dir: Path, run_dir: Path, devic
         eval_steps=t.eval_every or None,
         save_strategy=save_strategy,
         save_steps=save_steps,
-        save_total_limit=t.keep_checkpoints,
+        save_total_limit=None,  # kept by CheckpointRotation, after the completion mark
         load_best_model_at_end=load_best,
         metric_for_best_model="eval_loss" if load_best else None,
         greater_is_better=False if load_best else None,
@@ -86,7 +87,7 @@ def build_trainer(model: Any, tokenizer: Any, config: RunConfig, train_set: Any,
     args = training_arguments(config, output_dir, run_dir, device, dtype, eval_set is not None,
                               packing=packing, liger=liger)
     callback = ProtocolCallback(emitter, controls, output_dir)
-    callbacks: list[Any] = [callback]
+    callbacks: list[Any] = [callback, CheckpointRotation(run_dir, config.train.keep_checkpoints)]
     if args.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.early_stopping))
     # The precomputed `length` column feeds the length-grouped samplers (the Trainer groups eval

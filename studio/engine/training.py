@@ -14,11 +14,13 @@ from typing import Any
 
 from studio.core.config import RunConfig
 from studio.core.config_io import load_config
-from studio.core.datasets import ImportReport, Record, fingerprint, import_options, require_clean, split_records
+from studio.core.datasets import (ImportReport, Record, eval_overlap, fingerprint, import_options, require_clean,
+                                  split_records)
 from studio.core.errors import DataError, ModelError
 from studio.core.run_history import RunHistory
 from studio.core.runs import CHECKPOINTS, EVENTS, RUN_CONFIG, latest_checkpoint
 from studio.core.workspace import Workspace
+from studio.engine import failpoints
 from studio.engine.distributed import CountingCollator, launched_by_torchrun, rank_summaries
 from studio.engine.stages import Stages
 from studio.engine.worker_io import Controls, Emitter
@@ -109,9 +111,22 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
     if launched_by_torchrun():
         counter = CountingCollator(trainer.data_collator, model)
         trainer.data_collator = counter
-    stages.enter("train", "resuming from " + checkpoint.name if checkpoint else "training")
+    from studio.engine.checkpoint_keeping import finished_checkpoint, load_adapter_weights
+
+    finished = finished_checkpoint(checkpoint, trainer.args.load_best_model_at_end,
+                                   config.train.early_stopping) if checkpoint else None
     started = time.monotonic()
-    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if finished is not None:  # killed after its last checkpoint: write the adapter, train nothing
+        stages.enter("train", f"{checkpoint.name} already ends the run ({finished.why}): "
+                              "writing its adapter without training further")
+        load_adapter_weights(model, finished.weights_from)
+        trainer.state = finished.state
+        emitter.emit("progress", step=finished.state.global_step, max_steps=finished.state.max_steps,
+                     epoch=round(finished.state.epoch or 0.0, 4), eta_s=0.0)
+        train_metrics: dict[str, Any] = {}
+    else:
+        stages.enter("train", "resuming from " + checkpoint.name if checkpoint else "training")
+        train_metrics = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None).metrics
     train_seconds = time.monotonic() - started
     if counter is not None:
         ranks = rank_summaries(counter, model, trainer.state.global_step)
@@ -122,12 +137,13 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
         last = latest_checkpoint(run_dir)
         return {"status": "cancelled", "checkpoint": str(last) if last else None, "step": trainer.state.global_step}
 
+    failpoints.hit("kill_before_adapter_save")
     stages.enter("save", "saving the adapter to the library")
     from studio.engine.adapter_save import save_adapter
 
     history = RunHistory.from_file(run_dir / EVENTS)
     adapter = save_adapter(model, tokenizer, config, run_dir, source, data_print, stats,
-                           history, trainer.state, train_seconds, result.metrics)
+                           history, trainer.state, train_seconds, train_metrics)
     return {"status": "completed", "adapter": str(adapter), "adapter_name": adapter.name,
             "step": trainer.state.global_step, "metrics": _final_metrics(history, trainer, callback)}
 
@@ -140,6 +156,9 @@ def load_records(config: RunConfig) -> tuple[list[Record], list[Record], str, Im
         eval_report = import_options(data, data.eval_path)
         require_clean(eval_report, data.skip_bad_rows)
         train, evals = report.records, eval_report.records
+        overlap = eval_overlap(train, evals, data.path, data.eval_path)
+        if overlap:
+            report.warnings.append(overlap)
     else:
         train, evals = split_records(report.records, data.eval_split, data.seed)
     return train, evals, fingerprint(train + evals), report

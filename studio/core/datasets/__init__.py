@@ -26,7 +26,8 @@ from studio.core.errors import DataError
 if TYPE_CHECKING:
     from studio.core.config import DataOptions
 
-__all__ = ["FIELDS", "ImportReport", "Record", "RowError", "describe_turns", "fingerprint", "import_dataset",
+__all__ = ["FIELDS", "ImportReport", "Record", "RowError", "describe_turns", "eval_overlap", "fingerprint",
+           "import_dataset",
            "import_options", "split_records", "require_clean"]
 
 DETECT_SAMPLE = 50
@@ -146,3 +147,23 @@ def fingerprint(records: list[Record]) -> str:
         digest.update(json.dumps(record.to_dict(), sort_keys=True, ensure_ascii=False).encode("utf-8"))
         digest.update(b"\n")
     return "sha256:" + digest.hexdigest()
+
+
+def eval_overlap(train: list[Record], evals: list[Record], train_path: str = "", eval_path: str = "") -> str:
+    """A warning when the evaluation data is (partly) the training data: its loss then measures
+    memory, not generalisation. Empty when they are apart."""
+    if not evals:
+        return ""
+    if train_path and eval_path and Path(train_path).expanduser().resolve() == Path(eval_path).expanduser().resolve():
+        return (f"the eval file is the training file ({Path(eval_path).name}): the eval loss will only show "
+                "memorisation; choose another eval file, or none to hold out a share of the data")
+    seen = {_record_key(r) for r in train}
+    shared = sum(_record_key(r) in seen for r in evals)
+    if not shared:
+        return ""
+    return (f"{shared} of {len(evals)} eval examples ({100 * shared / len(evals):.0f}%) are also in the training data: "
+            "their eval loss measures memorisation; remove them from one of the files")
+
+
+def _record_key(record: Record) -> str:
+    return json.dumps(record.to_dict(), sort_keys=True, ensure_ascii=False)
