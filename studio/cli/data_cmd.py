@@ -15,11 +15,11 @@ from typing import Any
 
 from studio.cli.common import EXIT_USER, common_options, print_json, workspace
 from studio.core.config import RunConfig
-from studio.core.datasets import ImportReport, describe_turns, import_options
+from studio.core.datasets import ImportReport, describe_turns, eval_overlap, import_options
 from studio.core.errors import DataError, ModelError
 
 CHECK_KEYS = ("data.format", "data.columns", "data.system_prompt", "data.text_unit", "data.reasoning",
-              "data.loss_on")
+              "data.loss_on", "data.eval_path")
 SHOW_KEYS = CHECK_KEYS + ("data.max_len", "model.name_or_path", "model.revision", "model.chat_template",
                           "model.trust_remote_code")
 DEFAULT_ROWS = 3
@@ -73,7 +73,13 @@ def _config(args: argparse.Namespace) -> RunConfig:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    report = import_options(_config(args).data)
+    data = _config(args).data
+    report = import_options(data)
+    if data.eval_path and report.records:   # the eval file is checked as training would read it
+        evals = import_options(data, data.eval_path).records
+        overlap = eval_overlap(report.records, evals, data.path, data.eval_path)
+        if overlap:
+            report.warnings.append(overlap)
     if args.json:
         print_json({"status": "ok" if not report.errors else "rejected_rows", **report.summary(),
                     "errors": [e.to_dict() for e in report.errors]})

@@ -10,7 +10,7 @@ from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QComboBox
 
-from helpers import write_jsonl
+from helpers import chat, write_jsonl
 
 
 def data_page(window):  # noqa: ANN001, ANN201
@@ -119,3 +119,16 @@ def test_preference_file_is_refused_with_what_it_is_for(app, qtbot, tmp_path: Pa
     page.open_file(write_jsonl(tmp_path / "pref.jsonl", [{"prompt": "2+2?", "chosen": "4", "rejected": "5"}]))
     qtbot.waitUntil(lambda: page.banner.isVisible() and "preference" in page.banner.body.text(), timeout=5000)
     assert "DPO" in page.banner.body.text() and page.table.records_model.rowCount() == 0
+
+
+def test_eval_file_that_is_the_training_file_is_warned(app, qtbot, small_data: Path, tmp_path: Path) -> None:
+    ctx, window = app
+    page = data_page(window)
+    ctx.config.set("data.eval_path", str(small_data))
+    qtbot.waitUntil(lambda: page.notes.isVisible() and "eval file is the training file" in page.notes.text(),
+                    timeout=20_000)
+    rows = small_data.read_text().splitlines()
+    write_jsonl(tmp_path / "eval.jsonl", rows[:3] + [json.dumps(chat("a new question", "refund"))])
+    ctx.config.set("data.eval_path", str(tmp_path / "eval.jsonl"))
+    qtbot.waitUntil(lambda: "3 of 4 eval examples (75%) are also in the training data" in page.notes.text(),
+                    timeout=20_000)

@@ -17,7 +17,8 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy,
                                QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
-from studio.core.datasets import ImportReport, describe_turns, import_options
+from studio.core.config import DataOptions
+from studio.core.datasets import ImportReport, describe_turns, eval_overlap, import_options
 from studio.core.errors import StudioError
 from studio.core.model_info import find_model_folder
 from studio.gui.app_context import AppContext
@@ -34,7 +35,7 @@ from studio.gui.worker_task import WorkerTask
 
 DATA_FILTER = "Datasets (*.jsonl *.ndjson *.json *.csv *.tsv *.parquet *.pq *.txt *.md);;All files (*)"
 IMPORT_KEYS = {"", "data.path", "data.format", "data.columns", "data.system_prompt", "data.text_unit",
-               "data.reasoning", "data.loss_on"}
+               "data.reasoning", "data.loss_on", "data.eval_path"}
 # Settings the preview worker takes as --set: the data's own, and what decides the tokenizer and template.
 PREVIEW_SETTINGS = ("data.text_unit", "data.reasoning", "model.revision", "model.chat_template",
                     "model.trust_remote_code")
@@ -68,6 +69,7 @@ class DataPage(QWidget):
         self.mapping.mapping_changed.connect(lambda mapping: ctx.config.set("data.columns", mapping))
         self.summary = QLabel()
         self.summary.setProperty("role", "muted")
+        self.summary.setWordWrap(True)
         self.notes = QLabel()             # what the file holds that training does not use, per-turn controls
         self.notes.setObjectName("data-notes")
         self.notes.setWordWrap(True)
@@ -175,7 +177,8 @@ class DataPage(QWidget):
             return
         self.summary.setText(f"Reading {Path(data.path).name}…")
         options = replace(data, columns=dict(data.columns))
-        run_in_thread(lambda: import_options(options), self._show_report, self._show_error, key=f"import-{id(self)}")
+        run_in_thread(lambda: import_with_eval_check(options), self._show_report, self._show_error,
+                      key=f"import-{id(self)}")
 
     def _show_report(self, report: ImportReport) -> None:
         self.report = report
@@ -313,3 +316,17 @@ class DataPage(QWidget):
         if urls:
             self.open_file(Path(urls[0].toLocalFile()))
             event.acceptProposedAction()
+
+
+def import_with_eval_check(options: DataOptions) -> ImportReport:
+    """The training file's report, warning when the eval file is it or shares its examples."""
+    report = import_options(options)
+    if options.eval_path and report.records:
+        try:
+            evals = import_options(options, options.eval_path).records
+        except StudioError:
+            return report        # the eval file's own problems show when training checks it
+        overlap = eval_overlap(report.records, evals, options.path, options.eval_path)
+        if overlap:
+            report.warnings.append(overlap)
+    return report
