@@ -11,14 +11,15 @@ import sys
 from types import ModuleType
 
 from studio import __version__
-from studio.cli import (adapters_cmd, bench_cmd, chat_cmd, compare_cmd, data_cmd, demo_cmd, desktop_cmd,
-                        export_cmd, gui_cmd, inspect_cmd, launch_cmd, merge_adapters_cmd, queue_cmd, runs_cmd, train_cmd, votes_cmd)
+from studio.cli import (adapters_cmd, bench_cmd, chat_cmd, compare_cmd, data_cmd, demo_cmd, desktop_cmd, doctor_cmd,
+                        export_cmd, gui_cmd, inspect_cmd, launch_cmd, merge_adapters_cmd, queue_cmd, runs_cmd, train_cmd,
+                        votes_cmd)
 from studio.cli.common import EXIT_USER, print_error
 from studio.core.errors import StudioError
 
 COMMANDS: list[ModuleType] = [train_cmd, demo_cmd, data_cmd, adapters_cmd, runs_cmd, inspect_cmd, chat_cmd, compare_cmd,
                               votes_cmd, export_cmd, merge_adapters_cmd, bench_cmd, queue_cmd, launch_cmd, gui_cmd,
-                              desktop_cmd]
+                              desktop_cmd, doctor_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

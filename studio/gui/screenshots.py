@@ -40,7 +40,8 @@ def settle(ms: int = 300) -> None:
     wait_until(lambda: False, ms / 1000)
 
 
-def take_screenshots(out_dir: Path, home: str | Path | None = None) -> list[Path]:
+def take_screenshots(out_dir: Path, home: str | Path | None = None,
+                     size: tuple[int, int] = WINDOW_SIZE) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="studio-gui-") as tmp:
@@ -48,7 +49,7 @@ def take_screenshots(out_dir: Path, home: str | Path | None = None) -> list[Path
         ctx, window = build(home, settings)
         ctx.config.replace(demo_config(ctx.demo_dir))
         window.setProperty("no_confirm", True)
-        window.resize(*WINDOW_SIZE)
+        window.resize(*size)
         window.show()
         task = start_background_work(ctx)
         if task is not None and not wait_until(lambda: not task.running, 300):
