@@ -4,8 +4,8 @@ kept in QSettings."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QSize, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QRect, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
                                QStackedWidget, QWidget)
 
@@ -14,9 +14,12 @@ from studio.gui.app_context import AppContext
 from studio.gui.pages import page_classes
 from studio.gui.resources import icon
 from studio.gui.theme import CHOICES
-from studio.gui.worker_task import WorkerTask
+from studio.gui.widgets.elided_label import ElidedLabel
 from studio.gui.widgets.run_summary import eta_text
+from studio.gui.worker_task import WorkerTask
 
+SIDEBAR_WIDTH, SIDEBAR_COMPACT_WIDTH = 168, 52
+COMPACT_BELOW = 1180        # window widths below this show the sidebar as icons only
 STATUS_EVERY_MS = 250       # the status bar's run line is redrawn at most this often
 
 
@@ -28,14 +31,18 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(icon("app", "#2f6feb", 64))
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("sidebar")
-        self.sidebar.setFixedWidth(168)
+        self.sidebar.setFixedWidth(SIDEBAR_WIDTH)
         self.sidebar.setIconSize(QSize(20, 20))
+        self.sidebar.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.sidebar_compact = False
         self.stack = QStackedWidget()
         self.page_classes = page_classes()
         self._built: dict[int, QWidget] = {}
         for page_class in self.page_classes:
             self.stack.addWidget(QWidget())            # placeholder until the page is first needed
-            self.sidebar.addItem(QListWidgetItem(page_class.title))
+            item = QListWidgetItem(page_class.title)
+            item.setToolTip(page_class.title)
+            self.sidebar.addItem(item)
         self.sidebar.currentRowChanged.connect(self.show_page_index)
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -45,9 +52,10 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
-        self.device_label = QLabel("Detecting the training device…")
-        self.run_label = QLabel("")
-        self.home_label = QLabel(f"Workspace: {ctx.workspace.home}")
+        # Elided, so a long device line or workspace path never widens the window past the screen.
+        self.device_label = ElidedLabel("Detecting the training device…")
+        self.run_label = ElidedLabel("")
+        self.home_label = ElidedLabel(f"Workspace: {ctx.workspace.home}", Qt.TextElideMode.ElideMiddle)
         self.statusBar().addWidget(self.device_label)
         self.statusBar().addWidget(self.run_label, 1)
         self.statusBar().addPermanentWidget(self.home_label)
@@ -199,14 +207,37 @@ class MainWindow(QMainWindow):
     def _restore(self) -> None:
         settings = self.ctx.settings
         geometry = settings.value("window/geometry")
+        available = self.screen().availableGeometry() if self.screen() else None
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1440, 900)
+        if not self.restored_fits(available):  # first launch, or saved on a bigger screen
+            size = first_size(available.size() if available else None)
+            self.set_sidebar_compact(size.width() < COMPACT_BELOW)   # before the size, which it makes possible
+            self.resize(size)
+            if available is not None:
+                self.move(available.topLeft())
         state = settings.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
         self.show_page_index(int(settings.value("window/page", 0) or 0))
+
+    def set_sidebar_compact(self, compact: bool) -> None:
+        """Icons only, on a narrow window: the pages get the width (names stay as tooltips)."""
+        if compact == self.sidebar_compact:
+            return
+        self.sidebar_compact = compact
+        self.sidebar.setFixedWidth(SIDEBAR_COMPACT_WIDTH if compact else SIDEBAR_WIDTH)
+        for i, page_class in enumerate(self.page_classes):
+            self.sidebar.item(i).setText("" if compact else page_class.title)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self.set_sidebar_compact(event.size().width() < COMPACT_BELOW)
+        super().resizeEvent(event)
+
+    def restored_fits(self, available: QRect | None) -> bool:
+        frame = self.frameGeometry()
+        return (self.ctx.settings.contains("window/geometry") and available is not None
+                and frame.width() <= available.width() and frame.height() <= available.height())
 
     def save_state(self) -> None:
         settings = self.ctx.settings
@@ -232,3 +263,14 @@ class MainWindow(QMainWindow):
         self.save_state()
         event.accept()
 
+
+FIRST_SIZE = QSize(1440, 900)
+
+
+def first_size(available: QSize | None) -> QSize:
+    """The window's size on first launch: 1440x900, but never more than 92% of the screen's free
+    area (a 1366x768 laptop gets a window that fits, title bar and task bar included)."""
+    if available is None or available.isEmpty():
+        return FIRST_SIZE
+    return QSize(min(FIRST_SIZE.width(), int(available.width() * 0.92)),
+                 min(FIRST_SIZE.height(), int(available.height() * 0.92)))

@@ -34,6 +34,7 @@ from studio.gui.widgets.memory_panel import MemoryPanel
 from studio.gui.widgets.model_picker import ModelPicker
 from studio.gui.widgets.param_figures import ParamFigures
 from studio.gui.widgets.queue_panel import QueuePanel
+from studio.gui.widgets.reflow_columns import ReflowColumns
 from studio.gui.widgets.target_modules import TargetModules
 
 TRAINING_FIELDS = ["train.lr", "train.scheduler", "train.warmup", "train.epochs", "train.max_steps",
@@ -46,14 +47,13 @@ MEMORY_KEYS = {"", "model.quant", "model.dtype", "model.attn_implementation", "l
 YAML_FILTER = "Run config (*.yaml *.yml)"
 
 
-def scrolling(widget: QWidget, keep_width: bool = False) -> QScrollArea:
-    """A column that scrolls; with keep_width it is never narrower than its content."""
+def scrolling(widget: QWidget) -> QScrollArea:
+    """The page's columns, scrolling as a whole (never a scroll box per column)."""
     area = QScrollArea()
+    area.setObjectName("train-columns")
     area.setWidget(widget)
     area.setWidgetResizable(True)
-    if keep_width:
-        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        area.setMinimumWidth(widget.minimumSizeHint().width() + area.verticalScrollBar().sizeHint().width())
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
     return area
 
 
@@ -115,13 +115,15 @@ class TrainPage(QWidget):
         right.addWidget(card(self.queue, "Queue"))
         right.addStretch(1)
 
-        columns = QHBoxLayout()
-        columns.setSpacing(12)
+        holders = []
         for layout, stretch in ((left, 1), (middle, 0), (right, 0)):
             holder = QWidget()
             holder.setLayout(layout)
             layout.setContentsMargins(0, 0, 0, 0)
-            columns.addWidget(scrolling(holder, keep_width=layout is not left), stretch)
+            holders.append((holder, stretch))
+        self.columns = ReflowColumns(holders)
+        columns = scrolling(self.columns)
+        columns.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
 
         load = QPushButton("Load config…")
         load.clicked.connect(self.load_config)
@@ -151,7 +153,7 @@ class TrainPage(QWidget):
         layout.setContentsMargins(18, 14, 18, 14)
         layout.setSpacing(10)
         layout.addLayout(header)
-        layout.addLayout(columns, 1)
+        layout.addWidget(columns, 1)
         layout.addLayout(bottom)
 
         config.changed.connect(lambda key: self.update_memory() if key in MEMORY_KEYS else None)

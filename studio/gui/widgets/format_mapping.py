@@ -16,6 +16,7 @@ from studio.core.datasets import FIELDS
 
 SAME = "(same name)"
 FIELDS_PER_ROW = 2
+MIN_COMBO_CHARS = 9          # "(same name)" fits; longer column names show in full in the list
 FORMAT_NAMES = {"auto": "Detect automatically", "chat": "Chat (OpenAI messages)", "sharegpt": "ShareGPT",
                 "alpaca": "Alpaca", "completion": "Prompt / completion", "text": "Plain text"}
 
@@ -33,6 +34,7 @@ class FormatMapping(QWidget):
         self.format.currentIndexChanged.connect(lambda _i: self.format_chosen.emit(self.format.currentData()))
         self.detected = QLabel()
         self.detected.setProperty("role", "muted")
+        self.detected.setWordWrap(True)          # wraps rather than widening the page on a laptop screen
         self.fields = QGridLayout()
         self.fields.setHorizontalSpacing(8)
         self.combos: dict[str, QComboBox] = {}
@@ -40,17 +42,16 @@ class FormatMapping(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(QLabel("Format"))
         row.addWidget(self.format)
-        row.addWidget(self.detected)
-        row.addStretch(1)
+        row.addWidget(self.detected, 1)
         columns = QHBoxLayout()
         columns.setContentsMargins(0, 0, 0, 0)
-        self.columns_label = QLabel("Columns")
-        columns.addWidget(self.columns_label, 0, Qt.AlignmentFlag.AlignTop)
         columns.addLayout(self.fields)
         columns.addStretch(1)
+        self.columns_label = QLabel("Columns (the file's column for each field)")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
+        layout.addWidget(self.columns_label)     # above the fields, so they get the card's whole width
         layout.addLayout(columns)
 
     def show_report(self, chosen: str, effective: str, columns: list[str], mapping: dict[str, str]) -> None:
@@ -77,6 +78,8 @@ class FormatMapping(QWidget):
             combo.addItems(columns)
             combo.setCurrentText(mapping.get(field, SAME))
             combo.setToolTip(f"The file's column that holds '{field}' for the {fmt} format.")
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(MIN_COMBO_CHARS)
             combo.currentTextChanged.connect(self._emit_mapping)
             row, column = divmod(i, FIELDS_PER_ROW)     # wrapped, so a laptop screen holds the page
             self.fields.addWidget(QLabel(field), row, 2 * column)

@@ -36,11 +36,11 @@ class SlotBar(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.choices: list[SlotChoice] = []
-        self.base = self._combo("chat-base", 30, "The base model both columns run on. The adapters' own base model "
+        self.base = self._combo("chat-base", 20, "The base model both columns run on. The adapters' own base model "
                                 "is the one they were trained on; choose another only if it has the same layers.")
-        self.slot_a = self._combo("chat-slot-a", 22, "Slot A: the base model alone, an adapter from the library, or a "
+        self.slot_a = self._combo("chat-slot-a", 14, "Slot A: the base model alone, an adapter from the library, or a "
                                   "checkpoint of a run. An adapter folder or run:ID@STEP can be typed too.")
-        self.slot_b = self._combo("chat-slot-b", 22, self.slot_a.toolTip().replace("Slot A", "Slot B"))
+        self.slot_b = self._combo("chat-slot-b", 14, self.slot_a.toolTip().replace("Slot A", "Slot B"))
         self.quant = QComboBox()
         self.quant.setObjectName("chat-quant")
         self.quant.addItems(["none", "4bit", "8bit"])

@@ -16,6 +16,7 @@ from studio.gui.config_model import ConfigModel
 
 ATTENTION = {"q_proj", "k_proj", "v_proj", "o_proj", "query_key_value", "c_attn", "qkv_proj", "Wqkv", "out_proj",
              "dense", "wo", "wq", "wk", "wv"}
+MAX_ROWS_SHOWN = 12
 MLP = {"gate_proj", "up_proj", "down_proj", "fc1", "fc2", "c_fc", "c_proj", "w1", "w2", "w3", "gate_up_proj"}
 
 
@@ -26,15 +27,19 @@ class TargetModules(QWidget):
         self.info: ModelInfo | None = None
         self.table = QTableWidget(0, 4)
         self.table.setObjectName("target-modules")
-        self.table.setHorizontalHeaderLabels(["Layer", "Count", "Shape (out × in)", "Trained params"])
+        self.table.setHorizontalHeaderLabels(["Layer", "Count", "Out × in", "Trained"])
+        for column, tip in enumerate(["the layer's name in every block", "how many layers of this name the model has",
+                                      "the weight's shape: output × input features",
+                                      "parameters LoRA trains on these layers at the current rank"]):
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         header = self.table.horizontalHeader()
-        for column in (0, 1, 2):
+        for column in (0, 1, 2, 3):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(True)
         self.table.verticalHeader().setDefaultSectionSize(26)
         self.table.itemChanged.connect(self._ticked)
         self.table.setToolTip(model.help("lora.targets"))
@@ -111,3 +116,11 @@ class TargetModules(QWidget):
                         cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                     self.table.setItem(row, column, cell)
         self.table.blockSignals(False)
+        # Never narrower than its columns: a cut-off figure reads as another number.
+        self.table.resizeColumnsToContents()
+        header = self.table.horizontalHeader()
+        self.table.setMinimumWidth(sum(max(header.sectionSize(c), header.sectionSizeHint(c))
+                                       for c in range(self.table.columnCount())) + 2 * self.table.frameWidth() + 2)
+        rows = min(self.table.rowCount(), MAX_ROWS_SHOWN)   # the page scrolls, not a box inside it
+        self.table.setMinimumHeight(header.sizeHint().height() + rows * self.table.verticalHeader().defaultSectionSize()
+                                    + 2 * self.table.frameWidth() + 2)
