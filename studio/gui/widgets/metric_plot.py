@@ -57,13 +57,16 @@ def stable_range(view: tuple[float, float] | None, lo: float, hi: float, pad_lo:
 
 class MetricPlot(QWidget):
     def __init__(self, theme: Theme, title: str, unit: str = "", transform: Callable[[Any], Any] | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, zero_based: bool = False) -> None:
+        """`unit` labels the y axis (the title stays short enough to fit a narrow plot);
+        `zero_based` keeps 0 in view, so that a flat series (memory) is not magnified noise."""
         super().__init__(parent)
         pg = pyqtgraph()
         self.theme = theme
         self.title = title
         self.unit = unit
         self.transform = transform
+        self.zero_based = zero_based
         self.curves: dict[str, Any] = {}
         self.x_end: float | None = None          # the step the x axis reaches (a live run's last step)
         self._bounds: dict[str, Bounds] = {}
@@ -83,6 +86,8 @@ class MetricPlot(QWidget):
             axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.plot_item.addLegend(offset=(-8, 8), labelTextSize="8pt")
         self.plot_item.legend.setVisible(False)
+        self.empty_note = pg.TextItem("no data yet", anchor=(0.5, 0.5))
+        self.plot_item.addItem(self.empty_note, ignoreBounds=True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot_widget)
@@ -91,7 +96,9 @@ class MetricPlot(QWidget):
 
     def restyle(self) -> None:
         pg = pyqtgraph()
-        style_plot(self.plot_widget, self.theme, title=self.title + (f" ({self.unit})" if self.unit else ""))
+        style_plot(self.plot_widget, self.theme, title=self.title, left=self.unit, bottom="step")
+        self.empty_note.setColor(self.theme.colors()["muted"])
+        self._show_empty(not any(b is not None for b in self._bounds.values()))
         palette = self.theme.series()
         for curve in self.curves.values():
             color = palette[curve.opts["_slot"] % len(palette)]
@@ -139,18 +146,30 @@ class MetricPlot(QWidget):
         if not self._follow and not force:
             return
         bounds = [b for b in self._bounds.values() if b is not None]
+        self._show_empty(not bounds)
         if not bounds:
             return
         x_lo, x_hi = min(b[0] for b in bounds), max(b[1] for b in bounds)
         if self.x_end is not None and self.x_end > x_hi:
             x_hi = self.x_end
         y_lo, y_hi = min(b[2] for b in bounds), max(b[3] for b in bounds)
+        if self.zero_based:
+            y_lo = min(0.0, y_lo)
         old = None if force else self._view
         x = (x_lo, x_hi) if self.x_end is not None else stable_range(old and old[0], x_lo, x_hi, pad_lo=False)
         view = (x, stable_range(old and old[1], y_lo, y_hi))
         if view != self._view:
             self._view = view
             self.plot_item.setRange(xRange=view[0], yRange=view[1], padding=0)
+
+    def _show_empty(self, empty: bool) -> None:
+        """An empty plot says so, instead of showing made-up 0-1 axes."""
+        self.empty_note.setVisible(empty)
+        for name in ("left", "bottom"):
+            self.plot_item.getAxis(name).setStyle(showValues=not empty)
+        if empty:
+            self.plot_item.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+            self.empty_note.setPos(0.5, 0.5)
 
     def _moved_by_hand(self, *_args: Any) -> None:
         self._follow = False
@@ -178,6 +197,7 @@ class MetricPlot(QWidget):
         self._view = None
         self._follow = True
         self.x_end = None
+        self._show_empty(True)
 
 
 def _bounds(steps: Any, values: Any) -> Bounds | None:

@@ -22,11 +22,11 @@ SINGLE_SERIES = {"lr": ("lr", "lr"), "grad_norm": ("grad norm", "grad_norm"),   
 class RunPlots(QWidget):
     def __init__(self, theme: Theme, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.loss = MetricPlot(theme, "Loss")
-        self.lr = MetricPlot(theme, "Learning rate")
-        self.grad_norm = MetricPlot(theme, "Grad norm")
-        self.speed = MetricPlot(theme, "Throughput", "tokens/s")
-        self.memory = MetricPlot(theme, "Memory", "GiB", transform=lambda v: v / GiB)
+        self.loss = MetricPlot(theme, "Loss", "loss")
+        self.lr = MetricPlot(theme, "Learning rate", "lr", zero_based=True)
+        self.grad_norm = MetricPlot(theme, "Grad norm", "norm", zero_based=True)
+        self.speed = MetricPlot(theme, "Throughput", "tokens/s", zero_based=True)
+        self.memory = MetricPlot(theme, "Memory", "GiB", transform=lambda v: v / GiB, zero_based=True)
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(8)
