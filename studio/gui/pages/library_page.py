@@ -30,6 +30,7 @@ from studio.gui.widgets.adapter_table import AdapterTable
 from studio.gui.widgets.cards import card, page_header
 from studio.gui.widgets.lineage_card import LineageCard
 from studio.gui.widgets.message_banner import MessageBanner
+from studio.gui.widgets.reflow_columns import ReflowColumns
 from studio.gui.widgets.trash_view import TrashView
 
 
@@ -96,14 +97,19 @@ class LibraryPage(QWidget):
         top.addWidget(self.search, 1)
         top.addWidget(self.buttons["import"])
         top.addWidget(self.trash_toggle)
-        self.action_row = QWidget()
-        bottom = QHBoxLayout(self.action_row)
-        bottom.setContentsMargins(0, 0, 0, 0)
-        for key in ("rename", "tags", "notes", "delete"):
-            bottom.addWidget(self.buttons[key])
-        bottom.addStretch(1)
-        for key in ("compare", "combine", "export"):
-            bottom.addWidget(self.buttons[key])
+        groups = []
+        for keys, lead in ((("rename", "tags", "notes", "delete"), False), (("compare", "combine", "export"), True)):
+            group = QWidget()
+            row = QHBoxLayout(group)
+            row.setContentsMargins(0, 0, 0, 0)
+            if lead:
+                row.addStretch(1)
+            for key in keys:
+                row.addWidget(self.buttons[key])
+            if not lead:
+                row.addStretch(1)
+            groups.append((group, 1))
+        self.action_row = ReflowColumns(groups, spacing=8)   # two rows on a laptop screen
 
         left = QWidget()
         column = QVBoxLayout(left)

@@ -59,6 +59,7 @@ class LineageCard(QScrollArea):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.title = QLabel("Select an adapter")
         self.title.setProperty("role", "heading")
+        self.title.setWordWrap(True)        # a long adapter name wraps rather than widening the card
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.banner = MessageBanner()
         self.rows = QGridLayout()
@@ -96,6 +97,10 @@ class LineageCard(QScrollArea):
         layout.addWidget(self.settings, 1)
         self.setWidget(self.body)
         self.show_card(None)
+        # Never narrower than its content: the horizontal scroll bar is off, so the splitter
+        # beside it must not squeeze the card until its text is cut off at the right edge.
+        self.setMinimumWidth(self.body.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width()
+                             + 2 * self.frameWidth())
 
     def show_card(self, card: dict[str, Any] | None, error: str = "") -> None:
         """The adapter's card; None (nothing selected) or an error hide the details."""
