@@ -54,25 +54,36 @@ def ticket(rng: random.Random, label: str) -> str:
     return rng.choice(OPENERS) + text + "." + rng.choice(CLOSERS)
 
 
-def make_examples(count: int, seed: int) -> list[dict]:
+def make_examples(count: int, seed: int, exclude: set[str] | None = None) -> list[dict]:
+    """`count` tickets, none of whose text is in `exclude` (the training tickets, for held-out data:
+    a ticket in both would make the eval loss and accuracy measure memory)."""
     rng = random.Random(seed)
-    rows = []
-    for i in range(count):
-        label = LABELS[i % len(LABELS)]
+    rows: list[dict] = []
+    seen = set(exclude or ())
+    attempts = 0
+    while len(rows) < count:
+        label = LABELS[len(rows) % len(LABELS)]
+        text = ticket(rng, label)
+        attempts += 1
+        if text in seen and attempts < 100 * count:   # the templates hold far more tickets than asked for
+            continue
+        seen.add(text)
         rows.append({"messages": [{"role": "system", "content": SYSTEM},
-                                  {"role": "user", "content": ticket(rng, label)},
+                                  {"role": "user", "content": text},
                                   {"role": "assistant", "content": label}]})
     rng.shuffle(rows)
     return rows
 
 
 def write_demo_data(folder: Path, train_count: int = 600, eval_count: int = 100) -> tuple[Path, Path]:
-    """train.jsonl and eval.jsonl (held out: drawn with another seed)."""
+    """train.jsonl and eval.jsonl (held out: drawn with another seed, no ticket of the training set)."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = (folder / "train.jsonl", folder / "eval.jsonl")
-    for path, rows in zip(paths, (make_examples(train_count, 1), make_examples(eval_count, 2))):
-        from studio.core.atomic import atomic_write_text
+    from studio.core.atomic import atomic_write_text
 
+    paths = (folder / "train.jsonl", folder / "eval.jsonl")
+    train = make_examples(train_count, 1)
+    held_out = make_examples(eval_count, 2, exclude={r["messages"][1]["content"] for r in train})
+    for path, rows in zip(paths, (train, held_out)):
         atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return paths
 
