@@ -1,9 +1,11 @@
-"""The runs in the workspace, newest first, with status, progress and loss; tick runs to overlay
-their loss curves. A run trained by a process other than this app says so in its tooltip."""
+"""The runs in the workspace, newest first, with what tells them apart: name, status, start time,
+duration, base model, rank, best eval loss and last loss; sortable by any column; tick runs to
+overlay their loss curves. A run trained by a process other than this app says so in its tooltip."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
@@ -17,6 +19,9 @@ STATUS_TEXT = {"created": "starting", "running": "running", "completed": "comple
                "failed": "failed"}
 ROW_KEY = Qt.ItemDataRole.UserRole + 1       # what a row shows, to skip rows that did not change
 ELSEWHERE = "trained by another process (a terminal, a detached run, an earlier app); Cancel still stops it"
+COLUMNS = ["Run", "Status", "Started", "Time", "Base", "Rank", "Best eval", "Loss"]
+NAME_WIDTH = 170
+SORT_ROLE = Qt.ItemDataRole.UserRole + 2     # the value a column sorts by, when it is not its text
 STATUS_COLOR = {"running": "accent", "completed": "good", "cancelled": "warn", "failed": "bad", "created": "muted"}
 
 
@@ -29,14 +34,17 @@ class RunList(QTreeWidget):
         self.runs = runs
         self.theme = theme
         self.setObjectName("run-list")
-        self.setHeaderLabels(["Run", "Status", "Loss"])
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHeaderLabels(COLUMNS)
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setRootIsDecorated(False)
         self.setUniformRowHeights(True)
+        self.setSortingEnabled(True)
+        self.sortByColumn(COLUMNS.index("Started"), Qt.SortOrder.DescendingOrder)
         header = self.header()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in (1, 2):
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(0, NAME_WIDTH)
+        for column in range(1, len(COLUMNS)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.items: dict[str, QTreeWidgetItem] = {}
         self.currentItemChanged.connect(self._current_changed)
@@ -50,14 +58,16 @@ class RunList(QTreeWidget):
         checked = set(self.checked())
         self.clear()
         self.items = {}
+        self.setSortingEnabled(False)           # rows move while sorted inserts happen otherwise
         for run_id in self.runs.run_ids():
-            item = QTreeWidgetItem()
+            item = SortableItem()
             item.setData(0, Qt.ItemDataRole.UserRole, run_id)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(0, Qt.CheckState.Checked if run_id in checked else Qt.CheckState.Unchecked)
             self.addTopLevelItem(item)
             self.items[run_id] = item
         self.refresh_rows()
+        self.setSortingEnabled(True)
         self.blockSignals(False)
         if current in self.items:
             self.setCurrentItem(self.items[current])
@@ -83,16 +93,31 @@ class RunList(QTreeWidget):
                 loss_text = f"{loss:.4f}" if loss is not None else ""
                 started = started_text(history)
                 where = ELSEWHERE if self.runs.trained_elsewhere(run_id) else ""
-                key = "\x1f".join((name, steps, status, color, loss_text, started, where))
+                config = info.config if info else None
+                base = Path(config.model.name_or_path.rstrip("/\\")).name if config else ""
+                rank = str(config.lora.rank) if config else ""
+                best = history.best_eval_loss
+                cells = [name, status, short_start(history), duration_text(history), base, rank,
+                         f"{best:.4f}" if best is not None else "", loss_text]
+                key = "\x1f".join([*cells, steps, color, started, where])
                 if item.data(0, ROW_KEY) == key:
                     continue
                 item.setData(0, ROW_KEY, key)
-                item.setText(0, name)
-                item.setToolTip(0, "\n".join(filter(None, (name, run_id, started, steps, where))))
+                for column, text in enumerate(cells):
+                    item.setText(column, text)
+                item.setData(COLUMNS.index("Started"), SORT_ROLE, history.started or 0.0)
+                item.setData(COLUMNS.index("Time"), SORT_ROLE, run_seconds(history) or 0.0)
+                for column, value in ((COLUMNS.index("Rank"), config.lora.rank if config else 0),
+                                      (COLUMNS.index("Best eval"), best if best is not None else float("inf")),
+                                      (COLUMNS.index("Loss"), loss if loss is not None else float("inf"))):
+                    item.setData(column, SORT_ROLE, value)
+                adapter = (history.done or {}).get("adapter_name")
+                renamed = (f"saved as {adapter}: the name {config.name} was taken"
+                           if adapter and config and adapter != config.name else "")
+                item.setToolTip(0, "\n".join(filter(None, (name, run_id, started, steps, renamed, where))))
                 item.setToolTip(1, where)
-                item.setText(1, status)
+                item.setToolTip(COLUMNS.index("Base"), config.model.name_or_path if config else "")
                 item.setForeground(1, QBrush(QColor(color)))
-                item.setText(2, loss_text)
         finally:
             self.blockSignals(blocked)
         self.viewport().update()
@@ -121,6 +146,41 @@ class RunList(QTreeWidget):
     def _item_changed(self, _item: QTreeWidgetItem, column: int) -> None:
         if column == 0:
             self.compare_changed.emit(self.checked())
+
+
+class SortableItem(QTreeWidgetItem):
+    """Sorts numbers and times by value (SORT_ROLE), not by their text."""
+
+    def __lt__(self, other: QTreeWidgetItem) -> bool:
+        column = self.treeWidget().sortColumn() if self.treeWidget() else 0
+        mine, theirs = self.data(column, SORT_ROLE), other.data(column, SORT_ROLE)
+        if mine is not None and theirs is not None:
+            return bool(mine < theirs)
+        return self.text(column).casefold() < other.text(column).casefold()
+
+
+def short_start(history: RunHistory) -> str:
+    if not history.started:
+        return ""
+    started = time.localtime(history.started)
+    same_day = time.strftime("%Y%m%d", started) == time.strftime("%Y%m%d")
+    return time.strftime("%H:%M" if same_day else "%b %d %H:%M", started)
+
+
+def run_seconds(history: RunHistory) -> float | None:
+    if not history.started:
+        return None
+    end = history.ended if history.ended else (time.time() if history.status == "running" else None)
+    return max(0.0, end - history.started) if end else None
+
+
+def duration_text(history: RunHistory) -> str:
+    seconds = run_seconds(history)
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 def started_text(history: RunHistory) -> str:
