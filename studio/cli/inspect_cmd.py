@@ -6,7 +6,7 @@ import argparse
 
 from studio.cli.common import common_options, human_bytes, print_json
 from studio.core.errors import ModelError
-from studio.core.model_info import find_model_folder, inspect_model
+from studio.core.model_info import find_model_folder, inspect_model, trainable_share
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,5 +37,5 @@ def run_inspect(args: argparse.Namespace) -> int:
     for g in groups:
         print(f"{g['name']:16s} {g['count']:6d} {str(g['out']) + ' x ' + str(g['in']):>18s} {g['lora_params']:22,d}")
     print(f"all-linear: {total_lora:,} trainable parameters "
-          f"({100 * total_lora / max(info.num_params, 1):.2f}% of the model)")
+          f"({trainable_share(total_lora, info.num_params):.2f}% of the model being trained)")
     return 0

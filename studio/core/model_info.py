@@ -130,6 +130,12 @@ class ModelInfo:
                 hint=f"its linear layers are: {', '.join(self.groups)} (or use all-linear)")
 
 
+def trainable_share(trainable: int, base_params: int) -> float:
+    """Trainable parameters as a percentage of the model being trained (base + adapter), as peft's
+    print_trainable_parameters and the training worker count it: one definition for every screen."""
+    return 100.0 * trainable / max(base_params + trainable, 1)
+
+
 def read_safetensors_header(path: Path) -> dict[str, Any]:
     """tensor name -> {"dtype", "shape", ...} from a safetensors header, without reading the weights.
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
 from studio.core.memory import format_bytes
-from studio.core.model_info import ModelInfo
+from studio.core.model_info import ModelInfo, trainable_share
 from studio.gui.config_model import ConfigModel
 
 ADAPTER_BYTES_PER_PARAM = 4
@@ -60,5 +60,5 @@ class ParamFigures(QWidget):
                 label.setText("–")
             return
         self.trainable.setText(f"{params:,}")
-        self.share.setText(f"{100 * params / max(self.info.num_params, 1):.2f}%")
+        self.share.setText(f"{trainable_share(params, self.info.num_params):.2f}%")
         self.size.setText(format_bytes(params * ADAPTER_BYTES_PER_PARAM))
