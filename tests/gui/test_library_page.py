@@ -223,3 +223,17 @@ def test_damaged_folders_of_every_kind_are_listed_broken_and_the_page_keeps_work
     page.select("good")
     qtbot.waitUntil(lambda: page.card.title.text() == "good", timeout=10_000)
     assert page.buttons["export"].isEnabled() and row(page, "good")["Rank"] == "8"
+
+
+def test_empty_library_says_how_to_get_an_adapter(app, qtbot) -> None:  # noqa: ANN001
+    from PySide6.QtWidgets import QPushButton
+
+    ctx, window = app
+    window.show_page("Library")
+    page = window.page("Library")
+    page.refresh()
+    qtbot.waitUntil(lambda: page.stack.currentWidget() is page.empty, timeout=10_000)
+    buttons = {b.text(): b for b in page.empty.findChildren(QPushButton)}
+    assert {"Go to Train", "Import a folder…", "Import a .zip…"} <= set(buttons)
+    buttons["Go to Train"].click()
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.page("Train"), timeout=5000)

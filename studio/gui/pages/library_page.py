@@ -28,6 +28,7 @@ from studio.gui.library_import import ImportFlow
 from studio.gui.resources import icon
 from studio.gui.widgets.adapter_table import AdapterTable
 from studio.gui.widgets.cards import card, page_header
+from studio.gui.widgets.empty_library import EmptyLibrary
 from studio.gui.widgets.lineage_card import LineageCard
 from studio.gui.widgets.message_banner import MessageBanner
 from studio.gui.widgets.reflow_columns import ReflowColumns
@@ -61,9 +62,12 @@ class LibraryPage(QWidget):
         self.trash = TrashView()
         self.trash.restore_clicked.connect(self.restore)
         self.trash.empty_clicked.connect(self.empty_trash)
+        self.empty = EmptyLibrary(lambda: ctx.show_page.emit("Train"), lambda: self.import_folder(),
+                                  lambda: self.import_zip())
         self.stack = QStackedWidget()
         self.stack.addWidget(self.table)
         self.stack.addWidget(self.trash)
+        self.stack.addWidget(self.empty)
         self.card = LineageCard(ctx.theme)
         self.card.open_run.connect(self.open_run)
         self.card.export_clicked.connect(self.export)
@@ -185,6 +189,8 @@ class LibraryPage(QWidget):
     def _show_rows(self) -> None:
         rows = search_adapters(self.adapters, self.search.text())
         self.table.set_adapters(rows)
+        if self.stack.currentWidget() is not self.trash:   # nothing at all yet: say how to get one
+            self.stack.setCurrentWidget(self.table if self.adapters else self.empty)
         if not self.table.selected_names() and rows and self.stack.currentWidget() is self.table:
             self.table.select_names([self.table.proxy.index(0, 0).data(Qt.ItemDataRole.UserRole)])
 
@@ -293,7 +299,7 @@ class LibraryPage(QWidget):
         self.trash_toggle.blockSignals(True)
         self.trash_toggle.setChecked(on)
         self.trash_toggle.blockSignals(False)
-        self.stack.setCurrentWidget(self.trash if on else self.table)
+        self.stack.setCurrentWidget(self.trash if on else self.table if self.adapters else self.empty)
         self.list_title.setText("Trash" if on else "Adapters")
         self._trash_label()
         self.action_row.setVisible(not on)
