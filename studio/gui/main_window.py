@@ -4,6 +4,8 @@ kept in QSettings."""
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QByteArray, QRect, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
@@ -154,13 +156,37 @@ class MainWindow(QMainWindow):
         self.show_page_index(index)
         getattr(self.page_at(index), method)()
 
-    def _show_shortcuts(self) -> None:
-        lines = []
-        for action in self.findChildren(QAction):
-            if not action.shortcut().isEmpty() and action.text():
-                lines.append(f"{action.shortcut().toString(QKeySequence.SequenceFormat.NativeText):<16} "
-                             f"{action.text().replace('&', '')}")
-        QMessageBox.information(self, "Keyboard shortcuts", "\n".join(sorted(set(lines))))
+    def shortcut_rows(self) -> list[tuple[str, str, str]]:
+        """(menu, key, action) for every shortcut of the menus, in menu order: the F1 list and the
+        README's list are checked against it."""
+        rows: list[tuple[str, str, str]] = []
+        for menu_action in self.menuBar().actions():
+            menu = menu_action.menu()
+            if menu is None:
+                continue
+            for action in menu.actions():
+                if not action.shortcut().isEmpty() and action.text():
+                    rows.append((menu_action.text().replace("&", ""),
+                                 action.shortcut().toString(QKeySequence.SequenceFormat.NativeText),
+                                 action.text().replace("&", "")))
+        return rows
+
+    def _show_shortcuts(self) -> QMessageBox:
+        """A table (keys in their own column, grouped by menu): spaces cannot align a proportional font."""
+        cells = []
+        menu = ""
+        for name, key, text in self.shortcut_rows():
+            if name != menu:
+                menu = name
+                cells.append(f"<tr><td colspan=2 style='padding-top:6px'><b>{html.escape(name)}</b></td></tr>")
+            cells.append(f"<tr><td style='padding-right:18px'><code>{html.escape(key)}</code></td>"
+                         f"<td>{html.escape(text)}</td></tr>")
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", f"<table>{''.join(cells)}</table>",
+                          QMessageBox.StandardButton.Close, self)
+        box.setObjectName("shortcuts")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.open()
+        return box
 
     # ---- status bar -------------------------------------------------------------------------------------
     def _show_device(self) -> None:

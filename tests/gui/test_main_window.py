@@ -90,3 +90,22 @@ def test_screenshot_command_renders_every_page(home: Path, tmp_path: Path, tiny_
             assert (image.width(), image.height()) == (1440, 900)
         colors = {image.pixel(x, y) for x in range(0, 1440, 37) for y in range(0, 900, 23)}
         assert len(colors) > 20, path                                   # not a blank window
+
+
+def test_shortcut_list_is_a_table_and_matches_the_readme(app, qtbot) -> None:  # noqa: ANN001
+    import re
+
+    from helpers import ROOT
+
+    ctx, window = app
+    keys = {key for _menu, key, _text in window.shortcut_rows()}
+    assert {"Ctrl+1", "Ctrl+5", "Ctrl+O", "Ctrl+Return", "F1"} <= keys
+    box = window._show_shortcuts()
+    qtbot.addWidget(box)
+    assert "<table>" in box.text() and box.text().count("<tr>") == len(keys) + len({m for m, _k, _t in window.shortcut_rows()})
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("Shortcuts (F1"):readme.index("The theme follows")]
+    written = set(re.findall(r"(?:Ctrl\+(?:Shift\+)?[A-Za-z.0-9]+|F1)", table))
+    pages = {f"Ctrl+{i}" for i in range(1, 6)}
+    assert written | pages == keys | {"Ctrl+1", "Ctrl+5"}, (written ^ keys)
+    box.close()
