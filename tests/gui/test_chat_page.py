@@ -178,3 +178,19 @@ def test_load_failure_and_a_dead_worker_are_reported(chat, qtbot) -> None:  # no
     assert "press Load" in page.banner.body.text()
     assert page.slots.load_button.isEnabled() and not page.composer.send_button.isEnabled()
     assert window.isVisible()
+
+
+def test_a_message_typed_while_loading_is_sent_once_loaded(chat, qtbot) -> None:  # noqa: ANN001
+    ctx, window, page = chat
+    qtbot.waitUntil(lambda: len(page.slots.choices) > 1, timeout=10_000)
+    page.slots.set_specs("base", DEMO_NAME)
+    page.slots.load_button.click()
+    page.composer.input.setPlainText(TICKET)
+    page.composer._send()                              # Enter, while the worker loads
+    assert page.pending == TICKET and "sent as soon as the models are loaded" in page.slots.status.text()
+    qtbot.waitUntil(lambda: page.session.is_loaded, timeout=LOAD_MS)
+    qtbot.waitUntil(lambda: page.request is None and bool(page.conversation.columns["b"].messages), timeout=ANSWER_MS)
+    assert page.conversation.columns["b"].messages[0]["content"] == TICKET
+    assert page.pending is None
+    # the random-init demo base is explained, not left to look broken
+    assert page.banner.isVisible() and "random weights" in page.banner.title.text()

@@ -22,6 +22,7 @@ from studio.core.conversation import Conversation
 from studio.core.errors import StudioError
 from studio.core.memory import format_bytes
 from studio.core.votes import blind_order, record_vote, tally_for
+from studio.core.workspace import Workspace
 from studio.gui.app_context import AppContext
 from studio.gui.chat_session import ChatSession
 from studio.gui.widgets.cards import card, page_header
@@ -70,6 +71,8 @@ class ChatPage(QWidget):
         self.votes.hide()
         self.composer = ChatComposer(ctx.theme.colors()["text"])
         self.composer.send.connect(self.send)
+        self.composer.held.connect(self._held)
+        self.pending: str | None = None       # typed while the models load: sent once they are loaded
         self.composer.stop.connect(self.stop)
         self.composer.regenerate.connect(self.regenerate)
         self.prompt_set = PromptSetPanel(self.session, ctx.theme, lambda: (self.sampling.sampling(),
@@ -164,7 +167,15 @@ class ChatPage(QWidget):
                                + memory
                                + (" · blind: the slots are shuffled" if self.blind else ""))
         self.prompt_set.set_adapters([self.labels[s] for s in SLOTS if (slots.get(s) or {}).get("kind") == "library"])
+        if is_demo_base(self.ctx.workspace, str(event.get("base") or "")):
+            self.banner.show_message(
+                "The demo's base model has random weights", "On its own it answers gibberish (often broken "
+                "characters); that is expected. The demo adapter learned the ticket task on top of it, so compare "
+                "it with the base to see what training did.", level="warn")
         self._update()
+        if self.pending:
+            text, self.pending = self.pending, None
+            self.send(text)
 
     def start_conversation(self, base_model: str | None = None) -> None:
         base = base_model if base_model is not None else (self.conversation.base_model if self.conversation else "")
@@ -187,6 +198,18 @@ class ChatPage(QWidget):
         self.prompt_set.set_labels(self.labels, titles)
 
     # ---- asking ---------------------------------------------------------------------------------------------
+    def _held(self, text: str) -> None:
+        """Enter while nothing can answer: never drop the message silently."""
+        if self.session.running and not self.session.is_loaded:
+            self.pending = text
+            self.composer.input.clear()
+            self.slots.show_status("Loading… your message is sent as soon as the models are loaded.")
+        elif not self.session.is_loaded:
+            self.slots.show_status("Press Load first: the columns answer once their models are loaded "
+                                   "(your message is kept in the box).")
+        else:
+            self.slots.show_status("Wait for the answers, or Stop them, then send again.")
+
     def send(self, text: str) -> None:
         if self.conversation is None or not self.session.is_loaded or self.request is not None:
             return
@@ -353,3 +376,16 @@ class ChatPage(QWidget):
         self.votes.allow(self.can_vote)
         self.save_button.setEnabled(has_answers)
         self.new_button.setEnabled(self.conversation is not None and not busy)
+
+
+def is_demo_base(workspace: Workspace, base: str) -> bool:
+    """The random-init model `studio demo` builds (its answers alone are noise, by design): this
+    workspace's, or another workspace's (<home>/demo/base-model) that an adapter names."""
+    if not base:
+        return False
+    try:
+        path = Path(base).resolve()
+        return path == (workspace.demo_dir / "base-model").resolve() or (
+            path.name == "base-model" and path.parent.name == "demo" and (path / "config.json").is_file())
+    except OSError:
+        return False

@@ -27,6 +27,7 @@ class MessageBox(QPlainTextEdit):
 
 class ChatComposer(QWidget):
     send = Signal(str)
+    held = Signal(str)          # Enter pressed while sending is not possible: the page says why, or queues it
     stop = Signal()
     regenerate = Signal()
 
@@ -79,3 +80,5 @@ class ChatComposer(QWidget):
         if text and self.send_button.isEnabled():
             self.input.clear()
             self.send.emit(text)
+        elif text:
+            self.held.emit(text)
