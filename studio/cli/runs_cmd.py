@@ -13,6 +13,7 @@ from pathlib import Path
 
 from studio.cli.common import EXIT_FAILED, EXIT_OK, common_options, print_json, workspace
 from studio.core.run_control import force_stop, request_cancel, wait_stopped
+from studio.core.run_history import RunHistory
 from studio.core.runs import latest_checkpoint, list_runs, load_run
 
 
@@ -59,18 +60,60 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
+PREDICTION_KEYS = ("predictions", "exact_match", "prediction_seconds")
+SHOWN_PREDICTIONS = 8       # rows of the last evaluation printed by `runs show`
+SHOWN_TREND = 12            # evaluations in the exact-match line
+
+
 def run_show(args: argparse.Namespace) -> int:
     info = load_run(workspace(args).resolve_run(args.run_ref))
+    h = info.history
     summary = _summary(info)
-    summary["stage_times"] = info.history.stage_times
-    summary["data_stats"] = info.history.data_stats
+    summary["stage_times"] = h.stage_times
+    summary["data_stats"] = h.data_stats
+    # The last evaluation's answers in full; the exact-match share of every evaluation; the
+    # seconds spent answering them, which are a part of stage_times["train"], not a stage.
+    summary["predictions"] = h.latest_predictions
+    summary["exact_match"] = {str(step): value for step, value in sorted(h.exact_match.items())}
+    summary["prediction_seconds"] = h.prediction_time if h.prediction_seconds else None
     if args.json:
         print_json({"status": "ok", "run": summary})
         return 0
     for key, value in summary.items():
-        if value not in (None, {}, ""):
+        if key not in PREDICTION_KEYS and value not in (None, {}, ""):
             print(f"{key:14s} {value}")
+    if h.latest_predictions:
+        for line in _prediction_lines(h):
+            print(line)
     return 0
+
+
+def _prediction_lines(h: RunHistory) -> list[str]:
+    """The last evaluation's answers as a few truncated lines, with the exact-match trend."""
+    last = h.latest_predictions
+    rows = last["rows"]
+    exact = sum(1 for r in rows if r.get("exact"))
+    similarity = last.get("mean_similarity")
+    lines = [f"{'predictions':14s} step {last['step']}: exact match {exact}/{len(rows)}"
+             + (f", mean similarity {similarity:.2f}" if similarity is not None else "")
+             + f"; {len(h.exact_match)} evaluations took {h.prediction_time:.1f} s (part of train)"]
+    trend = [f"{100 * h.exact_match[s]:.0f}%" for s in sorted(h.exact_match)[-SHOWN_TREND:]]
+    if len(trend) > 1:
+        lines.append(f"{'':14s} exact match by evaluation: {' -> '.join(trend)}")
+    for row in rows[:SHOWN_PREDICTIONS]:
+        mark = "ok" if row.get("exact") else "no"
+        score = row.get("similarity")
+        lines.append(f"{'':14s} {mark} {score if score is not None else 0:.2f}  {_short(row.get('prompt'), 40)}"
+                     f"  expected {_short(row.get('expected'), 24)!r}  answered {_short(row.get('answer'), 24)!r}")
+    if len(rows) > SHOWN_PREDICTIONS:
+        lines.append(f"{'':14s} ... {len(rows) - SHOWN_PREDICTIONS} more (--json has them all)")
+    return lines
+
+
+def _short(text: object, width: int) -> str:
+    """One line of at most `width` characters."""
+    line = " ".join(str(text or "").split())
+    return line if len(line) <= width else line[:width - 3] + "..."
 
 
 def run_cancel(args: argparse.Namespace) -> int:

@@ -158,6 +158,12 @@ class TrainOptions:
     keep_checkpoints: int = opt(3, "How many recent checkpoints to keep on disk.", flag="--keep-checkpoints", min=1)
     early_stopping: int = opt(0, "Stop when eval loss has not improved for N evaluations (0 = off).",
                               flag="--early-stopping", min=0)
+    sample_predictions: int = opt(4, "Held-out prompts answered at each evaluation (greedy, the same prompts "
+                                  "each time), shown next to the expected answer with exact match and "
+                                  "similarity on the Runs page and in `studio runs show` (0 = off).",
+                                  flag="--sample-predictions", min=0, max=64)
+    sample_max_tokens: int = opt(48, "Most tokens generated per prediction sample; an answer stops earlier "
+                                 "at the end of its turn.", flag="--sample-max-tokens", min=1, max=4096)
     report_to: list = opt(help="Also log to these trackers when installed: tensorboard, mlflow.",
                           flag="--report-to", factory=list)
 

@@ -6,8 +6,11 @@ event (a stray print from a library, a truncated write after kill -9) comes back
 reader can skip it and keep going.
 
 Events: hello, stage, data_stats, progress, metrics, eval, checkpoint, log, result, error, done;
-distributed (what each rank of a multi-process run trained on); download (bytes of a hub
-download), token_stats and label_mask (the data preview worker).
+predictions (after each evaluation: step, epoch, rows of {prompt, expected, answer, exact,
+similarity, tokens, finish, source}, exact_match and mean_similarity over the rows, seconds spent
+answering, max_new_tokens; see engine/prediction_samples.py); distributed (what each rank of a
+multi-process run trained on); download (bytes of a hub download), token_stats and label_mask
+(the data preview worker).
 The inference worker adds loaded, token, generated and warning (see core/chat_protocol.py).
 Commands: cancel, save_now (training worker); load, generate, stop, unload, shutdown (inference worker).
 """
@@ -24,7 +27,7 @@ VERSION = 1
 EVENT_TYPES = frozenset({
     "hello", "stage", "data_stats", "progress", "metrics", "eval", "checkpoint", "log",
     "result", "error", "done", "token", "loaded", "generated", "warning", "distributed", "download",
-    "token_stats", "label_mask",
+    "token_stats", "label_mask", "predictions",
 })
 COMMAND_TYPES = frozenset({"cancel", "save_now", "load", "generate", "stop", "shutdown", "unload"})
 DONE_STATUSES = ("completed", "cancelled", "failed")

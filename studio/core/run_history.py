@@ -3,6 +3,11 @@
 The CLI's progress bar, the GUI's live plots and the Runs list of finished runs all feed events
 through `RunHistory.apply`, so a run looks the same live and replayed from events.jsonl. Steps
 re-done after a resume replace the values logged before the crash.
+
+Prediction samples (`predictions` events, one per evaluation) keep their rows for the last
+PREDICTION_EVALS evaluations only, so a long run with frequent evaluations stays small in memory;
+the exact-match share and the seconds spent answering are kept for every evaluation (one number
+each), for a curve and for the time they took out of the `train` stage.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 from studio.core import protocol
 
 SERIES = ("loss", "lr", "grad_norm", "tokens_per_s", "mem_bytes", "eval_loss")
+PREDICTION_EVALS = 50       # evaluations whose prediction rows are kept
 
 
 @dataclass
@@ -36,6 +42,10 @@ class RunHistory:
     ended: float | None = None
     attempts: int = 0
     warnings: list[str] = field(default_factory=list)       # what the worker chose for the user (e.g. memory)
+    predictions: dict[int, dict[str, Any]] = field(default_factory=dict)   # step -> rows and scores (latest evals)
+    exact_match: dict[int, float] = field(default_factory=dict)            # step -> share of exact answers
+    prediction_seconds: dict[int, float] = field(default_factory=dict)     # step -> seconds spent answering
+    prediction_events: int = 0      # predictions events applied: views rebuild only when it moves
 
     def apply(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
@@ -62,6 +72,8 @@ class RunHistory:
                 value = event.get(key)
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     self.series[key][step] = float(value)
+        elif kind == "predictions":
+            self._apply_predictions(event)
         elif kind == "checkpoint":
             self.checkpoints.append({"step": event.get("step"), "path": event.get("path")})
         elif kind == "warning" and event.get("message"):
@@ -73,6 +85,33 @@ class RunHistory:
             self.done = event
             self.status = event.get("status", "failed")
             self.ended = event.get("t")
+
+    def _apply_predictions(self, event: dict[str, Any]) -> None:
+        step = int(event.get("step", self.step))
+        rows = [r for r in event.get("rows") or [] if isinstance(r, dict)]
+        entry = {"step": step, "epoch": event.get("epoch"), "rows": rows,
+                 "exact_match": _number(event.get("exact_match")),
+                 "mean_similarity": _number(event.get("mean_similarity")),
+                 "seconds": _number(event.get("seconds")), "max_new_tokens": event.get("max_new_tokens")}
+        self.predictions.pop(step, None)           # a step re-done after a resume replaces the old answers
+        self.predictions[step] = entry
+        while len(self.predictions) > PREDICTION_EVALS:
+            del self.predictions[min(self.predictions)]
+        if entry["exact_match"] is not None:
+            self.exact_match[step] = entry["exact_match"]
+        if entry["seconds"] is not None:
+            self.prediction_seconds[step] = entry["seconds"]
+        self.prediction_events += 1
+
+    @property
+    def latest_predictions(self) -> dict[str, Any] | None:
+        """The prediction samples of the last evaluation (highest step), or None."""
+        return self.predictions[max(self.predictions)] if self.predictions else None
+
+    @property
+    def prediction_time(self) -> float:
+        """Seconds spent answering prediction samples, all evaluations: a part of the `train` stage."""
+        return round(sum(self.prediction_seconds.values()), 3)
 
     def points(self, key: str) -> tuple[list[int], list[float]]:
         """Sorted (steps, values) of one series, for plotting."""
@@ -103,6 +142,10 @@ class RunHistory:
         for event in read_events(path):
             history.apply(event)
         return history
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:

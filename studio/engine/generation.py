@@ -92,12 +92,18 @@ def context_length(model: Any) -> int:
 
 
 def eos_ids(pool: AdapterPool) -> set[int]:
+    return model_eos_ids(pool.model, pool.tokenizer)
+
+
+def model_eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    """The ids an answer stops at: the model's generation config's eos ids and the tokenizer's eos
+    (shared with the prediction samples of training, so both stop where chat stops)."""
     ids: set[int] = set()
-    config = getattr(pool.model, "generation_config", None)
+    config = getattr(model, "generation_config", None)
     value = getattr(config, "eos_token_id", None)
     ids.update(value if isinstance(value, list) else [value] if value is not None else [])
-    if pool.tokenizer.eos_token_id is not None:
-        ids.add(pool.tokenizer.eos_token_id)
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
     return ids
 
 

@@ -90,6 +90,10 @@ def build_trainer(model: Any, tokenizer: Any, config: RunConfig, train_set: Any,
     callbacks: list[Any] = [callback, CheckpointRotation(run_dir, config.train.keep_checkpoints)]
     if args.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.early_stopping))
+    if eval_set is not None and config.train.sample_predictions > 0:  # answers at each evaluation
+        from studio.engine.prediction_samples import PredictionSamples
+
+        callbacks.append(PredictionSamples(tokenizer, config, emitter))
     # The precomputed `length` column feeds the length-grouped samplers (the Trainer groups eval
     # batches too), which read it from the dataset; the collator never sees it.
     grouped = args.train_sampling_strategy == "group_by_length"

@@ -1,7 +1,8 @@
 """Runs: every run in the workspace; for the selected one, live plots, stage, progress with ETA,
-the worker log, Cancel and Resume; tick several runs to overlay their loss curves. A run trained
-by another process (a terminal, `studio train --detach`, this app before a crash) shows live too,
-and Cancel stops it through its run folder.
+the worker log, the answers to held-out prompts at each evaluation (Predictions), Cancel and
+Resume; tick several runs to overlay their loss curves. A run trained by another process (a
+terminal, `studio train --detach`, this app before a crash) shows live too, and Cancel stops it
+through its run folder.
 
 Plots are redrawn by a 10 Hz timer and only when the selected run's history changed, so a worker
 sending hundreds of events a second costs the GUI a few redraws, not hundreds.
@@ -22,6 +23,7 @@ from studio.gui.app_context import AppContext
 from studio.gui.widgets.cards import card, page_header
 from studio.gui.widgets.log_view import LogView
 from studio.gui.widgets.metric_plot import MetricPlot
+from studio.gui.widgets.prediction_table import PredictionTable
 from studio.gui.widgets.run_list import RunList
 from studio.gui.widgets.run_plots import RunPlots
 from studio.gui.widgets.run_summary import RunSummary
@@ -59,7 +61,9 @@ class RunsPage(QWidget):
         self.details.setOpenExternalLinks(False)
         self.details.anchorClicked.connect(lambda url: QDesktopServices.openUrl(url))
         self.tabs = QTabWidget()
+        self.predictions = PredictionTable(ctx.theme)
         self.tabs.addTab(self.log, "Log")
+        self.tabs.addTab(self.predictions, "Predictions")
         self.tabs.addTab(self.compare, "Compare")
         self.tabs.addTab(self.details, "Details")
 
@@ -76,7 +80,7 @@ class RunsPage(QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(card(self.list, "Runs"))
         splitter.addWidget(holder)
-        splitter.setSizes([400, 1000])
+        splitter.setSizes([560, 880])      # the list shows start, duration, base, rank and losses
         self.splitter = splitter
 
         layout = QVBoxLayout(self)
@@ -132,6 +136,7 @@ class RunsPage(QWidget):
         can_resume = (not live and history.status in ("cancelled", "failed") and runs.active_run() is None
                       and latest_checkpoint(info.path) is not None)
         self.summary.show_run(info.name or run_id, history, can_cancel=live, can_resume=can_resume)
+        self.predictions.show_history(history)       # rebuilds only after a new predictions event
         if (live and not force) or not all_plots:
             self.plots.refresh_next(history, version)
         else:
@@ -176,7 +181,9 @@ class RunsPage(QWidget):
                                      f"{history.data_stats.get('eval_examples')} eval; mean {tokens.get('mean')} "
                                      f"tokens, longest {tokens.get('max')}"))
         if history.stage_times:
-            rows.append(("Stage times", ", ".join(f"{k} {v:.1f} s" for k, v in history.stage_times.items())))
+            rows.append(("Stage times", ", ".join(f"{k} {v:.1f} s" for k, v in history.stage_times.items())
+                         + (f" (of the training, {history.prediction_time:.1f} s answered prediction samples)"
+                            if history.prediction_seconds else "")))
         if history.warnings:
             rows.append(("Notes", "<br>".join(html.escape(w) for w in history.warnings)))
         if history.best_eval_loss is not None:

@@ -40,7 +40,8 @@ from studio.gui.widgets.target_modules import TargetModules
 TRAINING_FIELDS = ["train.lr", "train.scheduler", "train.warmup", "train.epochs", "train.max_steps",
                    "train.batch_size", "train.grad_accum", "data.max_len", "train.grad_checkpointing",
                    "train.auto_grad_checkpointing", "train.eval_every", "train.save_every", "train.keep_checkpoints",
-                   "train.early_stopping", "train.weight_decay", "train.max_grad_norm", "train.log_every", "train.seed"]
+                   "train.early_stopping", "train.sample_predictions", "train.weight_decay", "train.max_grad_norm",
+                   "train.log_every", "train.seed"]
 MEMORY_KEYS = {"", "model.quant", "model.dtype", "model.attn_implementation", "lora.rank", "lora.targets",
                "lora.dora", "lora.dropout", "train.batch_size", "train.grad_checkpointing",
                "train.auto_grad_checkpointing", "data.max_len"}

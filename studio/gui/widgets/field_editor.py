@@ -31,11 +31,11 @@ LABELS = {
     "train.auto_grad_checkpointing": "… or when memory needs it",
     "train.seed": "Seed", "train.log_every": "Log every (steps)", "train.eval_every": "Eval every (steps)",
     "train.save_every": "Save every (steps)", "train.keep_checkpoints": "Keep checkpoints",
-    "train.early_stopping": "Early stopping (evals)",
+    "train.early_stopping": "Early stopping (evals)", "train.sample_predictions": "Sample answers (per eval)",
 }
 TEXT_NUMBERS = {"train.lr"}          # typed, so 2e-4 works
 SPECIAL_ZERO = {"train.max_steps": "from epochs", "train.eval_every": "each epoch", "train.save_every": "at end",
-                "train.early_stopping": "off"}
+                "train.early_stopping": "off", "train.sample_predictions": "off"}
 
 
 def label(key: str) -> str:
