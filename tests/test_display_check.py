@@ -37,18 +37,23 @@ def test_the_plugin_qt_will_pick() -> None:
     assert chosen_platform({}) == ""
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Qt platform plugins checked are Linux's")
-def test_studio_gui_without_the_libraries_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The real command, with a dynamic linker that reports libxcb-cursor missing (as on a stock
-    desktop): exit 2 with the package to install, no Qt abort, no traceback."""
+def desktop_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, library: str) -> None:
+    """An X11 session whose dynamic linker (a stand-in `ldd` first on PATH) reports `library` missing."""
     fake = tmp_path / "bin" / "ldd"
     fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\necho '\tlibxcb-cursor.so.0 => not found'\n")
+    fake.write_text(f"#!/bin/sh\necho '\t{library} => not found'\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("DISPLAY", ":97")
     monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Qt platform plugins checked are Linux's")
+def test_studio_gui_without_the_libraries_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real command, with a dynamic linker that reports libxcb-cursor missing (as on a stock
+    desktop): exit 2 with the package to install, no Qt abort, no traceback."""
+    desktop_missing(tmp_path, monkeypatch, "libxcb-cursor.so.0")
     result = studio("gui", home=tmp_path / "home", timeout=60)
     assert result.returncode == 2, result.stderr
     assert "libxcb-cursor.so.0" in result.stderr and "sudo apt install libxcb-cursor0" in result.stderr
@@ -59,14 +64,7 @@ def test_studio_gui_without_the_libraries_says_what_to_install(tmp_path: Path, m
 def test_studio_doctor_lists_each_check_with_its_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
-    fake = tmp_path / "bin" / "ldd"
-    fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\necho '\tlibxkbcommon-x11.so.0 => not found'\n")
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("DISPLAY", ":97")
-    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
-    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    desktop_missing(tmp_path, monkeypatch, "libxkbcommon-x11.so.0")
     result = studio("doctor", "--json", home=tmp_path / "home", timeout=60)
     assert result.returncode == 1, result.stderr
     checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
