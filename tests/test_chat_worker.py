@@ -80,10 +80,13 @@ def test_same_adapter_and_seed_give_identical_answers(client: ChatClient, held_o
 def test_different_adapters_give_different_answers(client: ChatClient, held_out: list) -> None:
     loaded = client.load("", {"a": DEMO, "b": "quick"})
     assert loaded["slots"]["a"]["adapter"] != loaded["slots"]["b"]["adapter"]
-    for item in held_out[2:5]:
+    differ = 0
+    for item in held_out[2:8]:
         answers = client.generate({"a": item.turn, "b": item.turn}, Sampling(max_new_tokens=12))
         assert answers["a"]["text"] == item.expected
-        assert answers["b"]["text"] != answers["a"]["text"]
+        differ += answers["b"]["text"] != answers["a"]["text"]
+    # the 4-step adapter answers some tickets right too, by chance: it must not answer all as the demo does
+    assert differ >= 2, differ
 
 
 def test_stop_ends_a_generation(client: ChatClient, held_out: list) -> None:

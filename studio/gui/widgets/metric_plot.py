@@ -67,6 +67,7 @@ class MetricPlot(QWidget):
         self.unit = unit
         self.transform = transform
         self.zero_based = zero_based
+        self._empty: bool | None = None          # what _show_empty last showed
         self.curves: dict[str, Any] = {}
         self.x_end: float | None = None          # the step the x axis reaches (a live run's last step)
         self._bounds: dict[str, Bounds] = {}
@@ -98,6 +99,7 @@ class MetricPlot(QWidget):
         pg = pyqtgraph()
         style_plot(self.plot_widget, self.theme, title=self.title, left=self.unit, bottom="step")
         self.empty_note.setColor(self.theme.colors()["muted"])
+        self._empty = None
         self._show_empty(not any(b is not None for b in self._bounds.values()))
         palette = self.theme.series()
         for curve in self.curves.values():
@@ -163,7 +165,11 @@ class MetricPlot(QWidget):
             self.plot_item.setRange(xRange=view[0], yRange=view[1], padding=0)
 
     def _show_empty(self, empty: bool) -> None:
-        """An empty plot says so, instead of showing made-up 0-1 axes."""
+        """An empty plot says so, instead of showing made-up 0-1 axes. Changed only when it changes:
+        restyling an axis regenerates it, which a live plot must not do every frame."""
+        if empty == self._empty:
+            return
+        self._empty = empty
         self.empty_note.setVisible(empty)
         for name in ("left", "bottom"):
             self.plot_item.getAxis(name).setStyle(showValues=not empty)
