@@ -8,9 +8,8 @@ scores of core/prompt_sets.py, the same as the chat's prompt sets). The same pro
 every evaluation, so the rows show the answers changing as the run learns.
 
 How, and why so:
-- The prompts are the eval records, read again from the data with the run's own settings (the
-  eval file, or the same seeded split of the training file), because the Trainer only has their
-  tokens: the prompt must be rendered like chat renders it (the chat template with the generation
+- The prompts are the eval records the run loaded (handed over by training.py), because the
+  Trainer only has their tokens: the prompt must be rendered like chat renders it (the chat template with the generation
   prompt), not cut out of the training render. They are read once, at the first evaluation, and
   only on rank 0.
 - Greedy, one prompt at a time, with `model.generate` and no padding: the answer is what chat gives
@@ -36,7 +35,7 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from studio.core.config import RunConfig
-from studio.core.datasets import Record, import_options, split_records
+from studio.core.datasets import Record
 from studio.core.prompt_sets import item_from_record, score
 from studio.engine.worker_io import Emitter
 
@@ -52,14 +51,6 @@ class SamplePrompt:
     text: str               # what was asked: the last user message, or the raw prompt
     expected: str
     source: str             # file:line of the record
-
-
-def held_out_records(config: RunConfig) -> list[Record]:
-    """The eval records as training chose them: the eval file, or the seeded split of the data."""
-    data = config.data
-    if data.eval_path:
-        return import_options(data, data.eval_path).records
-    return split_records(import_options(data).records, data.eval_split, data.seed)[1]
 
 
 def render_ids(tokenizer: Any, record: Record, turn: list[dict[str, Any]] | str) -> list[int]:
@@ -173,11 +164,12 @@ def sharded(args: TrainingArguments) -> bool:
 class PredictionSamples(TrainerCallback):
     """Emits a `predictions` event after each evaluation (rank 0 only)."""
 
-    def __init__(self, tokenizer: Any, config: RunConfig, emitter: Emitter) -> None:
+    def __init__(self, tokenizer: Any, config: RunConfig, emitter: Emitter, records: list[Record]) -> None:
         self.tokenizer = tokenizer
         self.config = config
         self.emitter = emitter
-        self.prompts: list[SamplePrompt] | None = None      # read at the first evaluation
+        self.records = records
+        self.prompts: list[SamplePrompt] | None = None      # chosen at the first evaluation
         self.stops: list[int] = []
         self.off = config.train.sample_predictions <= 0
 
@@ -210,8 +202,7 @@ class PredictionSamples(TrainerCallback):
             self._turn_off("prediction samples are off: the model is sharded over the processes (FSDP/DeepSpeed), "
                            "so one process cannot answer alone")
             return False
-        records = held_out_records(self.config)
-        self.prompts = sample_prompts(self.tokenizer, records, self.config.train.sample_predictions,
+        self.prompts = sample_prompts(self.tokenizer, self.records, self.config.train.sample_predictions,
                                       self.config.data.max_len)
         if not self.prompts:
             self._turn_off("prediction samples are off: no held-out record has a prompt and an expected answer "

@@ -77,7 +77,8 @@ def training_arguments(config: RunConfig, output_dir: Path, run_dir: Path, devic
 
 def build_trainer(model: Any, tokenizer: Any, config: RunConfig, train_set: Any, eval_set: Any,
                   output_dir: Path, run_dir: Path, emitter: Emitter, controls: Controls, device: str,
-                  dtype: Any, packing: bool = False) -> tuple[Any, ProtocolCallback]:
+                  dtype: Any, packing: bool = False, eval_records: list[Any] | None = None
+                  ) -> tuple[Any, ProtocolCallback]:
     from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer
 
     from studio.engine.kernels import use_liger
@@ -93,7 +94,7 @@ def build_trainer(model: Any, tokenizer: Any, config: RunConfig, train_set: Any,
     if eval_set is not None and config.train.sample_predictions > 0:  # answers at each evaluation
         from studio.engine.prediction_samples import PredictionSamples
 
-        callbacks.append(PredictionSamples(tokenizer, config, emitter))
+        callbacks.append(PredictionSamples(tokenizer, config, emitter, eval_records or []))
     # The precomputed `length` column feeds the length-grouped samplers (the Trainer groups eval
     # batches too), which read it from the dataset; the collator never sees it.
     grouped = args.train_sampling_strategy == "group_by_length"

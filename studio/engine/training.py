@@ -106,7 +106,7 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
 
     output_dir = run_dir / CHECKPOINTS
     trainer, callback = build_trainer(model, tokenizer, config, train_set, eval_set, output_dir,
-                                      run_dir, emitter, controls, device, dtype, packing)
+                                      run_dir, emitter, controls, device, dtype, packing, eval_records=eval_records)
     counter = None
     if launched_by_torchrun():
         counter = CountingCollator(trainer.data_collator, model)
