@@ -31,6 +31,9 @@ def opt(default: Any = dataclasses.MISSING, help: str = "", *, flag: str | None 
 QUANT_CHOICES = ("none", "4bit", "8bit")
 DTYPE_CHOICES = ("auto", "bf16", "fp16", "fp32")
 FORMAT_CHOICES = ("auto", "chat", "sharegpt", "alpaca", "completion", "text")
+OBJECTIVE_CHOICES = ("sft", "dpo", "orpo", "kto")
+# TRL's DPO losses that need nothing beyond beta (the others take settings we do not expose yet).
+DPO_LOSS_CHOICES = ("sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair", "apo_zero", "apo_down")
 SCHEDULER_CHOICES = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts",
                      "polynomial", "inverse_sqrt")
 
@@ -115,6 +118,14 @@ class LoraOptions:
 
 @dataclass
 class TrainOptions:
+    objective: str = opt("sft", "What training optimises: sft (learn the answers), dpo (prefer the chosen answer "
+                         "of each pair over the rejected one, against the starting model), orpo (SFT on the chosen "
+                         "answers plus an odds-ratio penalty on the rejected ones, no reference model) or kto "
+                         "(answers labelled desirable or undesirable, unpaired). The data must fit the objective.",
+                         flag="--objective", choices=OBJECTIVE_CHOICES)
+    init_adapter: str = opt("", "Start from this library adapter instead of a fresh LoRA (e.g. the SFT adapter "
+                            "before DPO); its rank and targets are kept, and for dpo/kto it is also the "
+                            "reference the new adapter is compared with.", flag="--init-adapter")
     lr: float = opt(2e-4, "Peak learning rate. 1e-4 to 3e-4 is typical for LoRA.", flag="--lr", gt=0, max=1.0)
     scheduler: str = opt("cosine", "Learning-rate schedule after warmup.", flag="--scheduler",
                          choices=SCHEDULER_CHOICES)
@@ -169,6 +180,24 @@ class TrainOptions:
 
 
 @dataclass
+class PreferenceOptions:
+    """Settings of the preference objectives (train.objective dpo, orpo, kto); SFT ignores them."""
+
+    beta: float = opt(0.1, "dpo/kto: how far the adapter may move from the reference (higher keeps it closer); "
+                      "orpo: the weight of the odds-ratio penalty (lambda in the paper). 0.1 is typical.",
+                      flag="--beta", gt=0, max=100)
+    dpo_loss: str = opt("sigmoid", "dpo only: the loss TRL applies to the reward margin: sigmoid (the DPO "
+                        "paper), ipo (no overfitting to deterministic preferences), hinge (SLiC), robust (noisy "
+                        "labels), bco_pair, sppo_hard, nca_pair, apo_zero or apo_down.", flag="--dpo-loss",
+                        choices=DPO_LOSS_CHOICES)
+    desirable_weight: float = opt(1.0, "kto only: weight of the desirable answers' loss; raise it when the "
+                                  "data holds fewer desirable than undesirable answers.",
+                                  flag="--desirable-weight", gt=0, max=100)
+    undesirable_weight: float = opt(1.0, "kto only: weight of the undesirable answers' loss.",
+                                    flag="--undesirable-weight", gt=0, max=100)
+
+
+@dataclass
 class RunConfig:
     name: str = opt("", "Name of the adapter in the library; a name that exists gets a new "
                     "version (-v2, -v3, ...).", flag="--name")
@@ -176,6 +205,7 @@ class RunConfig:
     data: DataOptions = field(default_factory=DataOptions)
     lora: LoraOptions = field(default_factory=LoraOptions)
     train: TrainOptions = field(default_factory=TrainOptions)
+    pref: PreferenceOptions = field(default_factory=PreferenceOptions)
 
     def validate(self) -> "RunConfig":
         """Check every field's limits, then the rules that tie fields together."""
