@@ -14,7 +14,8 @@ from helpers import studio, write_jsonl
 CONVERSATION = [{"role": "user", "content": "2+2?"}]
 CASES = {
     "trl-standard": ([{"prompt": "2+2?", "chosen": "4", "rejected": "5"}],
-                     ["TRL's standard preference layout", "DPO", "--columns prompt=prompt,completion=chosen"]),
+                     ["TRL's standard preference layout", "DPO", "--columns prompt=prompt,completion=chosen",
+                      "train it with --objective dpo (or orpo)"]),
     "trl-conversational": ([{"prompt": CONVERSATION, "chosen": [{"role": "assistant", "content": "4"}],
                              "rejected": [{"role": "assistant", "content": "5"}]}],
                            ["TRL's conversational preference layout", "DPO or ORPO"]),
@@ -23,19 +24,20 @@ CASES = {
                         ["prompt inside chosen/rejected", "--format chat --columns messages=chosen"]),
     "llama-factory-sharegpt": ([{"conversations": [{"from": "human", "value": "2+2?"}],
                                  "chosen": {"from": "gpt", "value": "4"}, "rejected": {"from": "gpt", "value": "5"}}],
-                               ["LLaMA-Factory's ShareGPT preference layout"]),
+                               ["LLaMA-Factory's ShareGPT preference layout", "--objective dpo"]),
     "openai-preference": ([{"input": {"messages": CONVERSATION},
                             "preferred_output": [{"role": "assistant", "content": "4"}],
                             "non_preferred_output": [{"role": "assistant", "content": "5"}]}],
-                          ["OpenAI's preference fine-tuning layout", "DPO"]),
+                          ["OpenAI's preference fine-tuning layout", "DPO", "--objective dpo"]),
     "trl-kto": ([{"prompt": "2+2?", "completion": "4", "label": True},
                  {"prompt": "2+2?", "completion": "5", "label": False}],
-                ["KTO data (TRL's unpaired preference layout)", "undesirable"]),
+                ["KTO data (TRL's unpaired preference layout)", "undesirable",
+                 "train it with --objective kto"]),
     "llama-factory-kto": ([{"messages": CONVERSATION + [{"role": "assistant", "content": "4"}], "label": True},
                            {"messages": CONVERSATION + [{"role": "assistant", "content": "5"}], "label": False}],
-                          ["KTO data (LLaMA-Factory's KTO layout)"]),
+                          ["KTO data (LLaMA-Factory's KTO layout)", "--objective kto"]),
     "kto-tag-column": ([{"messages": CONVERSATION + [{"role": "assistant", "content": "4"}], "kto_tag": True}],
-                       ["kto_tag", "KTO"]),
+                       ["kto_tag", "KTO", "--objective kto"]),
     "llama-factory-images": ([{"messages": [{"role": "user", "content": "<image>Who is this?"},
                                             {"role": "assistant", "content": "A cat."}], "images": ["cat.jpg"]}],
                              ["holds images (column 'images' and <image> placeholders", "text-only"]),
@@ -58,7 +60,7 @@ def test_data_check_names_what_the_file_is_for(tmp_path: Path, name: str) -> Non
     text = error["message"] + " " + error["hint"]
     for fragment in fragments:
         assert fragment in text, text
-    assert "--skip-bad-rows" not in text
+    assert "--skip-bad-rows" not in text and "planned" not in text
 
 
 @pytest.mark.parametrize("name", ["trl-standard", "trl-kto", "llama-factory-images", "prompt-only"])

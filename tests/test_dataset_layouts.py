@@ -173,7 +173,7 @@ def test_unused_columns_and_turn_fields_are_named(tmp_path: Path) -> None:
                                                  {"role": "assistant", "content": "a", "refusal": None}]}])
     warnings = import_dataset(path).warnings
     assert warnings[0].startswith("columns not used for training: id, source")
-    assert warnings[1] == "turn fields not used for training: 'lang' (1 turns)"     # a None value is not a field
+    assert warnings[1] == "turn fields not used for training: 'lang' (1 turn)"     # a None value is not a field
 
 
 def test_parquet_rows_with_every_key_set_to_none(tmp_path: Path) -> None:

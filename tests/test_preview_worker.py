@@ -71,3 +71,33 @@ def test_download_progress_becomes_events() -> None:
             transfer.update(100)
     assert recorder.events[-1] == {"type": "download", "repo": "org/model", "done_bytes": 1000, "total_bytes": 1000}
     assert all(e["total_bytes"] == 1000 for e in recorder.events)         # the transfer bar is not reported
+
+
+def test_preview_counts_pair_tokens_as_trl_does(tiny_model: Path, tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+    from trl.data_utils import _tokenize, common_prefix_length
+
+    user = [{"role": "user", "content": "What is the capital of France?"}]
+    rows = [{"prompt": user, "chosen": [{"role": "assistant", "content": "Paris."}],
+             "rejected": [{"role": "assistant", "content": "It is Lyon, of course."}]},
+            {"prompt": "The sky is", "chosen": " blue.", "rejected": " a green sea."}]
+    data = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    events = run_worker("preview-data", "--model", str(tiny_model), "--data", str(data), "--max-len", "64",
+                        "--set", "train.objective=dpo")
+    assert events[-1]["type"] == "done" and events[-1]["status"] == "completed", events[-2:]
+    pairs = next(e for e in events if e["type"] == "pair_tokens")
+    stats = next(e for e in events if e["type"] == "token_stats")
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    expected = []
+    for row in rows:          # TRL's DPOTrainer tokenize_fn, EOS appended to text answers as it does
+        text = isinstance(row["prompt"], str)
+        end = tokenizer.eos_token if text else []
+        prompt = _tokenize(tokenizer, row["prompt"], **({} if text else {"add_generation_prompt": True}))["input_ids"]
+        whole = [_tokenize(tokenizer, row["prompt"] + row[k] + end)["input_ids"] for k in ("chosen", "rejected")]
+        n = min(common_prefix_length(prompt, w) for w in whole)
+        expected.append([n, len(whole[0]) - n, len(whole[1]) - n])
+    assert pairs["keys"] == ["prompt", "chosen", "rejected"] and pairs["lengths"] == expected
+    assert sorted(stats["lengths"]) == sorted(p + a for p, *answers in expected for a in answers)
+    assert stats["stats"]["examples"] == 4 and stats["records"] == 2
+    assert not any(e["type"] == "label_mask" for e in events)     # a preference objective trains the answers

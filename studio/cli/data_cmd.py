@@ -3,8 +3,10 @@ that training does not use.
 `studio data show FILE`: each record as training sees it, rendered with the model's chat template,
 with the tokens that count toward the loss marked (the Data page's label mask, in a terminal).
 
-Both take the data settings of `studio train` (and --config RUN.yaml), so what they show is what a
-run with those settings trains on.
+Both take the data settings of `studio train` (and --config RUN.yaml), and its --objective: preference
+data (dpo, orpo, kto) is checked against the objective, `check` names the layout it was read in and
+counts the pairs (or desirable and undesirable answers), and `show` prints each pair's prompt and
+answers as TRL renders them, with their token lengths.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from typing import Any
 from studio.cli.common import EXIT_USER, common_options, print_json, workspace
 from studio.core.config import RunConfig
 from studio.core.datasets import ImportReport, describe_turns, eval_overlap, import_options
+from studio.core.datasets.records import describe_layouts
 from studio.core.errors import DataError, ModelError
 
 CHECK_KEYS = ("data.format", "data.columns", "data.system_prompt", "data.text_unit", "data.reasoning",
-              "data.loss_on", "data.eval_path")
+              "data.loss_on", "data.eval_path", "train.objective")
 SHOW_KEYS = CHECK_KEYS + ("data.max_len", "model.name_or_path", "model.revision", "model.chat_template",
                           "model.trust_remote_code")
 DEFAULT_ROWS = 3
@@ -73,16 +76,17 @@ def _config(args: argparse.Namespace) -> RunConfig:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    data = _config(args).data
-    report = import_options(data)
+    config = _config(args)
+    data, objective = config.data, config.train.objective
+    report = import_options(data, objective=objective)
     if data.eval_path and report.records:   # the eval file is checked as training would read it
-        evals = import_options(data, data.eval_path).records
+        evals = import_options(data, data.eval_path, objective=objective).records
         overlap = eval_overlap(report.records, evals, data.path, data.eval_path)
         if overlap:
             report.warnings.append(overlap)
     if args.json:
-        print_json({"status": "ok" if not report.errors else "rejected_rows", **report.summary(),
-                    "errors": [e.to_dict() for e in report.errors]})
+        print_json({"status": "ok" if not report.errors else "rejected_rows", "objective": objective,
+                    **report.summary(), "errors": [e.to_dict() for e in report.errors]})
     else:
         print(report.describe(max_errors=args.show))
     return EXIT_USER if report.errors or not report.records else 0
@@ -90,7 +94,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     config = _config(args)
-    report = import_options(config.data)
+    report = import_options(config.data, objective=config.train.objective)
     if not config.model.name_or_path:
         config.model.name_or_path = _demo_model(args)
     rows = _chosen_rows(args, report)
@@ -103,6 +107,9 @@ def run_show(args: argparse.Namespace) -> int:
     failed = 0
     for number in rows:
         record = report.records[number - 1]
+        if record.kind in ("preference", "kto"):
+            failed += _show_pair(tokenizer, record, number, args.json)
+            continue
         try:
             view = describe_example(tokenizer, record.to_dict(), config.data.max_len, config.data.loss_on)
         except TemplateUnsupported as exc:
@@ -116,6 +123,39 @@ def run_show(args: argparse.Namespace) -> int:
         else:
             _print_view(view)
     return EXIT_USER if failed or report.errors else 0
+
+
+def _show_pair(tokenizer: Any, record: Any, number: int, as_json: bool) -> int:
+    """One pair (or KTO row): its parts as TRL renders them and their token lengths; 1 if the
+    template rejects it."""
+    from studio.engine.pair_tokens import pair_lengths, rendered_parts
+
+    try:
+        row = record.to_dict()
+        view: dict[str, Any] = {"row": number, "source": record.source, "parts": rendered_parts(tokenizer, row),
+                                "tokens": pair_lengths(tokenizer, row)}
+    except Exception as exc:  # the template's own error, for this row
+        view = {"row": number, "source": record.source, "problem": f"the chat template rejected the row: {exc}"}
+    if record.kind == "kto":
+        view["label"] = record.label
+    if as_json:
+        print_json(view)
+        return int("problem" in view)
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False, soft_wrap=True)
+    console.rule(f"record {number} · {record.source}", style="dim")
+    if "problem" in view:
+        console.print(Text(view["problem"], style="red"))
+        return 1
+    for part, text in view["parts"].items():
+        title = {"chosen": "chosen (preferred)", "rejected": "rejected",
+                 "completion": f"completion ({'desirable' if record.label else 'undesirable'})"}.get(part, part)
+        console.print(Text(f"--- {title}: {view['tokens'][part]:,} tokens ---", style="bold"))
+        console.print(Text(text, style="green" if part == "chosen" or (part == "completion" and record.label)
+                           else "red" if part != "prompt" else "dim"))
+    return 0
 
 
 def _demo_model(args: argparse.Namespace) -> str:
@@ -145,6 +185,8 @@ def _print_notes(report: ImportReport, rows: list[int]) -> None:
              + (f", {report.rejected:,} rejected (see `studio data check`)" if report.rejected else "")]
     if report.turns:
         lines.append("  " + describe_turns(report.turns))
+    if report.layouts:
+        lines.append("  " + describe_layouts(report.layouts, report.preference_counts()))
     lines += [f"  warning: {w}" for w in report.warnings]
     if len(rows) < len(report.records):
         lines.append(f"  showing {len(rows)} of {len(report.records):,} records (--row N or --all for others)")

@@ -132,3 +132,50 @@ def test_eval_file_that_is_the_training_file_is_warned(app, qtbot, small_data: P
     ctx.config.set("data.eval_path", str(tmp_path / "eval.jsonl"))
     qtbot.waitUntil(lambda: "3 of 4 eval examples (75%) are also in the training data" in page.notes.text(),
                     timeout=20_000)
+
+
+def test_preference_pairs_show_side_by_side_with_token_lengths(app, qtbot, tmp_path: Path) -> None:
+    ctx, window = app
+    page = data_page(window)
+    user = [{"role": "user", "content": "What is the capital of France?"}]
+    rows = [{"prompt": user, "chosen": [{"role": "assistant", "content": "Paris."}],
+             "rejected": [{"role": "assistant", "content": "Lyon, I believe."}]},
+            {"prompt": [{"role": "user", "content": "2+2?"}], "chosen": [{"role": "assistant", "content": "4"}],
+             "rejected": [{"role": "assistant", "content": "five"}]}]
+    ctx.config.set("train.objective", "dpo")
+    page.open_file(write_jsonl(tmp_path / "pairs.jsonl", rows))
+    qtbot.waitUntil(lambda: page.report is not None and page.report.path.endswith("pairs.jsonl"), timeout=5000)
+    assert not page.banner.isVisible() and page.tabs.currentWidget() is page.pairs
+    assert not page.tabs.isTabVisible(1)                               # no label mask for a preference objective
+    assert "layout: TRL conversational preference, explicit prompt (2 rows); 2 preference pairs" in page.notes.text()
+    model = page.table.records_model
+    assert model.data(model.index(0, 2)) == "✓ Paris. ⏎ ✗ Lyon, I believe."
+    pairs = page.pairs
+    assert pairs.chosen.text.toPlainText() == "Paris." and pairs.rejected.text.toPlainText() == "Lyon, I believe."
+    assert "6 characters" in pairs.chosen.title.text()                  # until the worker has counted tokens
+    qtbot.waitUntil(lambda: bool(pairs.lengths), timeout=120_000)
+    # The demo tokenizer is byte-level: an answer is its characters plus the end-of-turn token.
+    assert pairs.chosen.title.text() == "✓ Chosen (preferred) · 7 tokens"
+    assert pairs.rejected.title.text() == "✗ Rejected · 17 tokens"
+    assert "tokens, counted with the tokenizer of" in pairs.unit.text()
+    page.table.selectRow(1)
+    assert pairs.index == 1 and pairs.rejected.text.toPlainText() == "five"
+    assert pairs.rejected.title.text() == "✗ Rejected · 5 tokens"
+
+
+def test_kto_rows_show_their_label(app, qtbot, tmp_path: Path) -> None:
+    ctx, window = app
+    page = data_page(window)
+    ctx.config.set("train.objective", "kto")
+    page.open_file(write_jsonl(tmp_path / "kto.jsonl", [{"prompt": "2+2 is", "completion": " 4", "label": True},
+                                                        {"prompt": "2+2 is", "completion": " 5", "label": False}]))
+    qtbot.waitUntil(lambda: page.report is not None and page.report.path.endswith("kto.jsonl"), timeout=5000)
+    pairs = page.pairs
+    assert pairs.chosen.title.text().startswith("✓ Desirable completion") and not pairs.rejected.isVisibleTo(pairs)
+    pairs.show_record(1)
+    assert pairs.chosen.title.text().startswith("✗ Undesirable completion")
+    assert page.table.records_model.data(page.table.records_model.index(1, 2)) == "✗ undesirable:  5"
+    ctx.config.set("train.objective", "dpo")                           # the same file for DPO is refused
+    qtbot.waitUntil(lambda: page.banner.isVisible(), timeout=5000)
+    assert "dpo needs preference pairs" in page.banner.body.text() and "--objective kto" in page.banner.body.text()
+    assert page.table.records_model.rowCount() == 0 and not page.tabs.isTabVisible(3)

@@ -15,12 +15,14 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from studio.core.datasets.formats import FIELDS, check_mapping, detect_format, normalise, used_columns
+from studio.core.datasets.formats import FIELDS, PAIRED, check_mapping, detect_format, normalise, used_columns
+from studio.core.datasets.preference import guess as guess_pairs
+from studio.core.datasets.preference import unpair
 from studio.core.datasets.messages import FieldUse
 from studio.core.datasets.problems import ModalityProblem, RowProblem
 from studio.core.datasets.readers import RawRow, read_rows
 from studio.core.datasets.records import ImportReport, Record, RowError, describe_turns
-from studio.core.datasets.refusals import refuse_other_purposes
+from studio.core.datasets.refusals import fits_objective, refuse_other_purposes
 from studio.core.errors import DataError
 
 if TYPE_CHECKING:
@@ -33,15 +35,19 @@ __all__ = ["FIELDS", "ImportReport", "Record", "RowError", "describe_turns", "ev
 DETECT_SAMPLE = 50
 
 
-def import_options(data: DataOptions, path: str = "") -> ImportReport:
+def import_options(data: DataOptions, path: str = "", objective: str = "sft") -> ImportReport:
     """import_dataset with every setting of a DataOptions (config.data), for `path` or data.path."""
     return import_dataset(path or data.path, data.format, data.columns, data.system_prompt,
-                          text_unit=data.text_unit, reasoning=data.reasoning, loss_on=data.loss_on)
+                          text_unit=data.text_unit, reasoning=data.reasoning, loss_on=data.loss_on,
+                          objective=objective)
 
 
 def import_dataset(path: str | Path, fmt: str = "auto", columns: dict[str, str] | None = None,
                    system_prompt: str = "", *, text_unit: str = "paragraph", reasoning: str = "template",
-                   loss_on: str = "assistant") -> ImportReport:
+                   loss_on: str = "assistant", objective: str = "sft") -> ImportReport:
+    """Read, detect, normalise and validate one file for `objective` (train.objective): the data
+    must fit it (preference pairs for dpo/orpo, labelled answers or pairs for kto), else one
+    DataError names the objective the data is for."""
     path = Path(path).expanduser()
     columns = dict(columns or {})
     if fmt != "auto" and fmt not in FIELDS:
@@ -57,7 +63,11 @@ def import_dataset(path: str | Path, fmt: str = "auto", columns: dict[str, str] 
             return report
         raise DataError(f"{path} holds no records", hint="add examples to the file")
     detected = fmt == "auto"
-    refuse_other_purposes(path, [item.data for item in good], columns, detected)
+    refuse_other_purposes(path, [item.data for item in good], columns, detected, objective)
+    if fmt in PAIRED and isinstance(good[0].data, dict):   # the layout's own mapping, e.g. OpenAI's input
+        layout = guess_pairs(good[0].data, objective)
+        if layout and layout[0] == fmt:
+            columns = {**{k: v for k, v in layout[1].items() if v in available}, **columns}
     if kind == "text" and fmt == "auto":
         fmt = "text"
     elif fmt == "auto":
@@ -67,8 +77,9 @@ def import_dataset(path: str | Path, fmt: str = "auto", columns: dict[str, str] 
             raise DataError(f"{path.name}:{first.line}: the rows are not records (this one is a "
                             f"{type(first.data).__name__}, not an object with fields)",
                             hint='write one JSON object per line, e.g. {"messages": [{"role": "user", ...}]}')
-        fmt, columns = detect_format(sample, columns)
+        fmt, columns = detect_format(sample, columns, objective)
     check_mapping(fmt, columns, set(available))
+    unpairing = fits_objective(path, fmt, objective)
     report = ImportReport(str(path), kind, fmt, detected, rows_total=len(items), columns=available,
                           mapping=dict(columns))
     use = FieldUse()
@@ -92,7 +103,14 @@ def import_dataset(path: str | Path, fmt: str = "auto", columns: dict[str, str] 
         use.merge(row_use)
         use.counts["records_with_tools"] += bool(record.tools)
     report.turns = {k: v for k, v in use.counts.items() if v}
+    report.layouts = dict(use.layouts.most_common())
     report.warnings = _warnings(report, kind, fmt, columns, use, text_unit)
+    if unpairing:
+        pairs = len(report.records)
+        report.records = unpair(report.records)
+        report.warnings.append(f"KTO reads single answers: the {pairs:,} preference pairs were unpaired into "
+                               f"{len(report.records):,} examples, each chosen answer desirable and each rejected "
+                               "one undesirable (as TRL's unpair_preference_dataset does)")
     return report
 
 
@@ -106,8 +124,10 @@ def _warnings(report: ImportReport, kind: str, fmt: str, columns: dict[str, str]
         out.append(f"column{'s' * (len(unused) > 1)} not used for training: {', '.join(unused)} "
                    f"(the {fmt} format reads {', '.join(reads)})")
     if use.unused:
-        fields = ", ".join(f"{key!r} ({count:,} turns)" for key, count in use.unused.most_common())
-        out.append(f"turn fields not used for training: {fields}")
+        # A dotted key is a field of a row's object (OpenAI's input.parallel_tool_calls), not of a turn.
+        fields = ", ".join(f"{key!r} ({count:,} {'row' if '.' in key else 'turn'}{'s' * (count != 1)})"
+                           for key, count in use.unused.most_common())
+        out.append(f"{'turn ' * all('.' not in key for key in use.unused)}fields not used for training: {fields}")
     if kind == "text" and text_unit == "paragraph" and len(report.records) == 1 \
             and (report.records[0].text or "").count("\n") >= 2:
         out.append("the whole .txt file is one document (it has no blank lines): if each line is a document, "

@@ -7,6 +7,9 @@ Formats (the names users know from LLaMA-Factory, Axolotl and TRL):
     completion  {"prompt": ..., "completion": ...} and question/answer, query/response, ...;
                 with lists of turns it is TRL's conversational prompt-completion layout
     text        {"text": ...} or a .txt file                                          (pre-training)
+    preference  {"prompt": ..., "chosen": ..., "rejected": ...} and the LLaMA-Factory and OpenAI pair
+                layouts (DPO, ORPO; see datasets/preference.py)
+    kto         {"prompt": ..., "completion": ..., "label": true} and LLaMA-Factory's kto_tag   (KTO)
 Alpaca, ShareGPT and conversational prompt-completion become chat records, rendered with the
 tokenizer's template. The turns themselves are read by `messages.conversation`.
 """
@@ -16,12 +19,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from studio.core.datasets import preference
 from studio.core.datasets.messages import FieldUse, conversation, tool_list, trains
 from studio.core.datasets.problems import RowProblem
 from studio.core.datasets.records import Record
 from studio.core.errors import DataError
 
-__all__ = ["FIELDS", "REQUIRED", "RowProblem", "check_mapping", "detect_format", "normalise", "used_columns"]
+__all__ = ["FIELDS", "PAIRED", "REQUIRED", "RowProblem", "check_mapping", "detect_format", "normalise", "used_columns"]
 
 # The fields each format reads; a column mapping renames file columns to these.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -30,23 +34,38 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "alpaca": ("instruction", "input", "output", "system", "history"),
     "completion": ("prompt", "completion"),
     "text": ("text",),
+    # prompt may be text, turns (sharegpt: prompt=conversations) or OpenAI's input object (prompt=input);
+    # instruction/input are LLaMA-Factory's alpaca preference layout.
+    "preference": ("prompt", "chosen", "rejected", "instruction", "input", "system", "tools"),
+    # without a prompt, completion is the whole conversation and its last assistant turn the answer.
+    "kto": ("prompt", "completion", "label", "system", "tools"),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "chat": ("messages",), "sharegpt": ("conversations",), "alpaca": ("instruction", "output"),
-    "completion": ("prompt", "completion"), "text": ("text",),
+    "completion": ("prompt", "completion"), "text": ("text",), "preference": ("chosen", "rejected"),
+    "kto": ("completion", "label"),
 }
+PAIRED = ("preference", "kto")       # the formats of the preference objectives
 # Column pairs that mean prompt/completion in common datasets.
 COMPLETION_ALIASES = [("question", "answer"), ("query", "response"), ("input", "output"),
                       ("source", "target"), ("prompt", "response"), ("instruction", "response")]
 SYSTEM_ROLES = ("system", "developer")
 
 
-def detect_format(rows: list[dict[str, Any]], columns: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """The format and (possibly extended) column mapping that fits most of the sample rows."""
+def detect_format(rows: list[dict[str, Any]], columns: dict[str, str],
+                  objective: str = "sft") -> tuple[str, dict[str, str]]:
+    """The format and (possibly extended) column mapping that fits most of the sample rows.
+
+    A file can fit both kinds (HuggingFaceH4's preference sets also hold `messages`): the
+    objective decides which is read, SFT formats first for sft, pairs and labels first otherwise."""
     votes: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
     for row in rows:
-        keys = set(_renamed(row, columns))
-        guess = _guess(keys)
+        renamed = _renamed(row, columns)
+        keys = set(renamed)
+        if objective == "sft":
+            guess = _guess(keys) or preference.guess(renamed, objective)
+        else:
+            guess = preference.guess(renamed, objective) or _guess(keys)
         if guess:
             votes[(guess[0], tuple(sorted(guess[1].items())))] += 1
     if not votes:
@@ -59,7 +78,7 @@ def detect_format(rows: list[dict[str, Any]], columns: dict[str, str]) -> tuple[
             hint="name the format and columns, e.g. --format completion --columns "
                  "prompt=<column>,completion=<column>; formats: chat (messages), sharegpt "
                  "(conversations), alpaca (instruction/input/output), completion (prompt/completion), "
-                 "text (text)")
+                 "text (text), preference (prompt/chosen/rejected), kto (prompt/completion/label)")
     (fmt, extra), _ = votes.most_common(1)[0]
     return fmt, {**dict(extra), **columns}
 
@@ -120,8 +139,14 @@ def normalise(row: Any, fmt: str, columns: dict[str, str], system_prompt: str = 
     row = _renamed(row, columns)
     for name in REQUIRED[fmt]:
         if name not in row or row[name] is None:
-            raise RowProblem("missing field", f"no {name!r} (the {fmt} format needs "
-                             f"{' and '.join(repr(r) for r in REQUIRED[fmt])})")
+            shown = [repr(columns.get(r, r)) for r in REQUIRED[fmt]]
+            raise RowProblem("missing field", f"no {columns.get(name, name)!r} (the {fmt} format needs "
+                             f"{' and '.join(shown)})")
+    if fmt in PAIRED:
+        read = preference.preference_record if fmt == "preference" else preference.kto_record
+        record, layout = read(row, columns, use, system_prompt, reasoning)
+        use.layouts[layout] += 1
+        return record
     if fmt in ("chat", "sharegpt"):
         field = "messages" if fmt == "chat" else "conversations"
         record = Record("chat", messages=conversation(row[field], field, use, reasoning=reasoning))

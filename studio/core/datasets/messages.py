@@ -49,10 +49,12 @@ class FieldUse:
     def __init__(self) -> None:
         self.unused: Counter[str] = Counter()      # turn field -> number of turns that had it
         self.counts: Counter[str] = Counter()      # assistant_turns, untrained_turns, tool_calls, ...
+        self.layouts: Counter[str] = Counter()     # preference/KTO layout name -> rows read in it
 
     def merge(self, other: "FieldUse") -> None:
         self.unused.update(other.unused)
         self.counts.update(other.counts)
+        self.layouts.update(other.layouts)
 
 
 def conversation(turns: Any, field: str, use: FieldUse, *, reasoning: str = "template",

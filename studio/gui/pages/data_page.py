@@ -4,6 +4,10 @@ Reading and validating happens off the GUI thread with the same importer as `stu
 check` and training. Token lengths and the label mask need the model's tokenizer, which the GUI
 may not import: they come from the `preview-data` worker, restarted (debounced) whenever the
 data, the model, the max length or the loss setting changes.
+
+The data is read for the Train page's objective (train.objective): a preference file (DPO, ORPO,
+KTO) shows its pairs in the Pair tab, prompt above and the two answers side by side with their
+lengths (tokens from the worker, characters until then); the label mask does not apply to them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QL
 
 from studio.core.config import DataOptions
 from studio.core.datasets import ImportReport, describe_turns, eval_overlap, import_options
+from studio.core.datasets.records import describe_layouts
 from studio.core.errors import StudioError
 from studio.core.model_info import find_model_folder
 from studio.gui.app_context import AppContext
@@ -27,6 +32,7 @@ from studio.gui.widgets.field_editor import make_editor
 from studio.gui.widgets.format_mapping import FormatMapping
 from studio.gui.widgets.label_mask_view import LabelMaskView
 from studio.gui.widgets.message_banner import MessageBanner
+from studio.gui.widgets.pair_view import PairView
 from studio.gui.widgets.cards import card, page_header
 from studio.gui.widgets.problems_list import ProblemsList
 from studio.gui.widgets.records_table import RecordsTable
@@ -35,10 +41,10 @@ from studio.gui.worker_task import WorkerTask
 
 DATA_FILTER = "Datasets (*.jsonl *.ndjson *.json *.csv *.tsv *.parquet *.pq *.txt *.md);;All files (*)"
 IMPORT_KEYS = {"", "data.path", "data.format", "data.columns", "data.system_prompt", "data.text_unit",
-               "data.reasoning", "data.loss_on", "data.eval_path"}
+               "data.reasoning", "data.loss_on", "data.eval_path", "train.objective"}
 # Settings the preview worker takes as --set: the data's own, and what decides the tokenizer and template.
 PREVIEW_SETTINGS = ("data.text_unit", "data.reasoning", "model.revision", "model.chat_template",
-                    "model.trust_remote_code")
+                    "model.trust_remote_code", "train.objective")
 PREVIEW_KEYS = IMPORT_KEYS | {"data.max_len", "model.name_or_path", *PREVIEW_SETTINGS}
 PREVIEW_EXAMPLES = 8
 
@@ -131,9 +137,13 @@ class DataPage(QWidget):
         self.masks = LabelMaskView(ctx.theme)
         self.masks.example_requested.connect(self._explain)
         self.problems = ProblemsList()
+        self.pairs = PairView(ctx.theme)
+        self.table.record_selected.connect(self.pairs.show_record)
         self.tabs.addTab(self.histogram, "Token lengths")
         self.tabs.addTab(self.masks, "Label mask")
         self.tabs.addTab(self.problems, "Problems")
+        self.tabs.addTab(self.pairs, "Pair")
+        self.tabs.setTabVisible(3, False)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(card(self.table, "Records (as training will see them)"))
         splitter.addWidget(self.tabs)
@@ -177,7 +187,8 @@ class DataPage(QWidget):
             return
         self.summary.setText(f"Reading {Path(data.path).name}…")
         options = replace(data, columns=dict(data.columns))
-        run_in_thread(lambda: import_with_eval_check(options), self._show_report, self._show_error,
+        objective = self.ctx.config.config.train.objective
+        run_in_thread(lambda: import_with_eval_check(options, objective), self._show_report, self._show_error,
                       key=f"import-{id(self)}")
 
     def _show_report(self, report: ImportReport) -> None:
@@ -186,6 +197,7 @@ class DataPage(QWidget):
         data = self.ctx.config.config.data
         self.mapping.show_report(data.format, report.format, report.columns, report.mapping)
         self.table.set_records(report.records)
+        self._show_pairs(report)
         self.problems.set_errors(Path(report.path), report.errors, report.reasons())
         self.tabs.setTabText(2, f"Problems ({report.rejected})" if report.rejected else "Problems")
         how = "detected" if report.detected else "chosen"
@@ -202,8 +214,24 @@ class DataPage(QWidget):
                 actions=[("Show problems", lambda: self.tabs.setCurrentWidget(self.problems))])
         self._preview_timer.start(0)
 
+    def _show_pairs(self, report: ImportReport | None) -> None:
+        """The Pair tab instead of the Label mask for preference and KTO data."""
+        paired = bool(report and report.layouts)
+        self.pairs.set_records(report.records if report and paired else [])
+        was_pairs = self.tabs.isTabVisible(3)
+        self.tabs.setTabText(3, "Labelled answer" if paired and report and report.records
+                             and report.records[0].kind == "kto" else "Pair")
+        self.tabs.setTabVisible(3, paired)
+        self.tabs.setTabVisible(1, not paired)
+        if paired and not was_pairs:
+            self.tabs.setCurrentWidget(self.pairs)
+        elif not paired and was_pairs:
+            self.tabs.setCurrentWidget(self.histogram)
+
     def _show_notes(self, report: ImportReport | None) -> None:
         lines = [describe_turns(report.turns)] if report and report.turns else []
+        if report and report.layouts:
+            lines.insert(0, describe_layouts(report.layouts, report.preference_counts()))
         lines += [f"⚠ {w}" for w in (report.warnings if report else [])]
         self.notes.setText("\n".join(lines))
         self.notes.setProperty("role", "warn" if report and report.warnings else "muted")
@@ -214,6 +242,7 @@ class DataPage(QWidget):
         self.report = None
         self._show_notes(None)
         self.table.set_records([])
+        self._show_pairs(None)
         if isinstance(exc, StudioError):
             self.banner.show_message("This dataset cannot be read", f"{exc.where + ': ' if exc.where else ''}"
                                      f"{exc.message}", exc.hint)
@@ -268,6 +297,7 @@ class DataPage(QWidget):
                        f"{model} is not downloaded yet: download it on the Train page to see token lengths.")
             self.histogram.set_message(message)
             self.masks.clear(message)
+            self.pairs.clear_lengths(message[0].lower() + message[1:])
             return
         if self.preview is not None and self.preview.running and examples is None:
             self.preview.kill()
@@ -301,10 +331,14 @@ class DataPage(QWidget):
             self.ctx.set_longest_example(int(event["stats"].get("max") or 0) or None)
         elif kind == "label_mask":
             self.masks.add_mask(event)
+        elif kind == "pair_tokens":
+            model = Path(self.ctx.config.get("model.name_or_path")).name
+            self.pairs.set_lengths(event["keys"], event["lengths"], model)
         elif kind == "error":
             message = f"{event.get('message', '')}\nFix: {event.get('hint', '')}"
             self.histogram.set_message(message)
             self.masks.clear(message)
+            self.pairs.clear_lengths("the preview worker failed (see Token lengths)")
 
     # ---- drag and drop ------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -318,12 +352,12 @@ class DataPage(QWidget):
             event.acceptProposedAction()
 
 
-def import_with_eval_check(options: DataOptions) -> ImportReport:
-    """The training file's report, warning when the eval file is it or shares its examples."""
-    report = import_options(options)
+def import_with_eval_check(options: DataOptions, objective: str = "sft") -> ImportReport:
+    """The training file's report for `objective`, warning when the eval file is it or shares its examples."""
+    report = import_options(options, objective=objective)
     if options.eval_path and report.records:
         try:
-            evals = import_options(options, options.eval_path).records
+            evals = import_options(options, options.eval_path, objective=objective).records
         except StudioError:
             return report        # the eval file's own problems show when training checks it
         overlap = eval_overlap(report.records, evals, options.path, options.eval_path)

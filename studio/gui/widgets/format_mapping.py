@@ -18,7 +18,8 @@ SAME = "(same name)"
 FIELDS_PER_ROW = 2
 MIN_COMBO_CHARS = 9          # "(same name)" fits; longer column names show in full in the list
 FORMAT_NAMES = {"auto": "Detect automatically", "chat": "Chat (OpenAI messages)", "sharegpt": "ShareGPT",
-                "alpaca": "Alpaca", "completion": "Prompt / completion", "text": "Plain text"}
+                "alpaca": "Alpaca", "completion": "Prompt / completion", "text": "Plain text",
+                "preference": "Preference pairs (DPO, ORPO)", "kto": "Labelled answers (KTO)"}
 
 
 class FormatMapping(QWidget):

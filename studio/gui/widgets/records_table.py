@@ -2,7 +2,8 @@
 
 A model over the list (not a widget per cell), so a file with a hundred thousand rows opens as
 fast as one with ten. Chat records show their turns as "role: text" in one cell each for the
-prompt and the answer; long text is cut for the cell and shown whole in the tooltip.
+prompt and the answer; a preference pair shows its two answers (✓ chosen, ✗ rejected), a KTO row
+its label. Long text is cut for the cell and shown whole in the tooltip.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from studio.core.datasets import Record
@@ -40,9 +41,25 @@ def record_cells(record: Record) -> tuple[str, str]:
             prompt += "\ntools: " + ", ".join(t["function"]["name"] for t in record.tools)
         answer = turn_text(last) if last["role"] == "assistant" else f"{last['role']}: {turn_text(last)}"
         return prompt, answer
+    if record.kind == "preference":
+        return _part(record.prompt), f"✓ {_part(record.chosen)}\n✗ {_part(record.rejected)}"
+    if record.kind == "kto":
+        label = "✓ desirable" if record.label else "✗ undesirable"
+        return _part(record.prompt), f"{label}: {_part(record.completion)}"
     if record.kind == "completion":
-        return record.prompt or "", record.completion or ""
+        return str(record.prompt or ""), str(record.completion or "")
     return "", record.text or ""
+
+
+def _part(value: str | list[dict[str, Any]] | None) -> str:
+    """A preference prompt or answer: text, or its turns as "role: text" (answers: the text alone)."""
+    if not isinstance(value, list):
+        return value or ""
+    if all(m["role"] == "assistant" for m in value):
+        return " ".join(turn_text(m) for m in value)
+    system = ("system", "developer")       # last, as for chat records: the cell starts with what differs
+    turns = [m for m in value if m["role"] not in system] + [m for m in value if m["role"] in system]
+    return "\n".join(f"{m['role']}: {turn_text(m)}" for m in turns)
 
 
 class RecordsModel(QAbstractTableModel):
@@ -80,10 +97,14 @@ class RecordsModel(QAbstractTableModel):
 
 
 class RecordsTable(QTableView):
+    record_selected = Signal(int)            # the row (record index) that became current
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.records_model = RecordsModel()
         self.setModel(self.records_model)
+        self.selectionModel().currentRowChanged.connect(lambda current, _previous: self.record_selected.emit(
+            current.row()) if current.isValid() else None)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setWordWrap(False)
