@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("demo", parents=[common_options()], help="train the demo adapter on the CPU")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="where to leave the base model, data and adapter (default: <home>/demo)")
+    parser.add_argument("--objective", choices=("sft", "dpo"), default="sft",
+                        help="sft: fine-tune the demo adapter; dpo: then prefer the right label over a wrong one "
+                             "with DPO, starting from the SFT adapter, and compare held-out preference accuracy")
     parser.set_defaults(run=run)
 
 
@@ -42,12 +45,16 @@ def ensure_demo_assets(out: Path, quiet: bool = False) -> tuple[Path, Path, Path
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.objective == "dpo":
+        from studio.cli.demo_dpo import run_dpo_demo
+
+        return run_dpo_demo(args)
     started = time.monotonic()
     ws = workspace(args)
     out = (args.out or ws.demo_dir).expanduser().resolve()
     base, train, held_out = ensure_demo_assets(out, args.json)
     config = demo_config(out)
-    precheck(config)
+    precheck(config, ws)
     run_dir = create_run(ws, config)
     _say(args.json, f"Training {config.name} on {train.name} (run {run_dir.name})")
     history = run_worker(run_dir, quiet=args.json)

@@ -45,8 +45,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_add(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    precheck(config)
-    queue = RunQueue(workspace(args).home)
+    ws = workspace(args)
+    precheck(config, ws)
+    queue = RunQueue(ws.home)
     if args.sweep:
         key, sep, values = args.sweep.partition("=")
         if not sep or not values.strip():

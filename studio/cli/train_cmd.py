@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         config.validate()
         print(dump_config(config), end="")
         return 0
-    report, info = precheck(config)
+    report, info = precheck(config, ws)
     if not args.json and report.errors:
         print(f"warning: skipping {report.rejected} rejected rows (--skip-bad-rows)\n{report.describe(5)}")
     run_dir = create_run(ws, config)
@@ -140,7 +140,7 @@ def _run_under_launcher(args: argparse.Namespace, ws: Any) -> int:
         if args.resume:
             return ws.resolve_run(args.resume), True
         config = resolve_config(args)
-        precheck(config)
+        precheck(config, ws)
         return create_run(ws, config), False
 
     return distributed.run(prepare)

@@ -149,6 +149,8 @@ RULES: dict[str, Rule] = {
         "train": record({}),
     }),
     "loss_history": history, "eval_history": history,
+    "system_prompt": optional(record({"text": TEXT, "source": TEXT, "records": optional(number_in(0, 1e15, whole=True)),
+                                      "of": optional(number_in(0, 1e15, whole=True))})),
     "imported": record({"from": OPT_TEXT, "at": OPT_TEXT, "base_check": OPT_TEXT}),
 }
 

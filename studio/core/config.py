@@ -30,7 +30,7 @@ def opt(default: Any = dataclasses.MISSING, help: str = "", *, flag: str | None 
 
 QUANT_CHOICES = ("none", "4bit", "8bit")
 DTYPE_CHOICES = ("auto", "bf16", "fp16", "fp32")
-FORMAT_CHOICES = ("auto", "chat", "sharegpt", "alpaca", "completion", "text")
+FORMAT_CHOICES = ("auto", "chat", "sharegpt", "alpaca", "completion", "text", "preference", "kto")
 OBJECTIVE_CHOICES = ("sft", "dpo", "orpo", "kto")
 # TRL's DPO losses that need nothing beyond beta (the others take settings we do not expose yet).
 DPO_LOSS_CHOICES = ("sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair", "apo_zero", "apo_down")
@@ -67,7 +67,9 @@ class DataOptions:
                     "with datasets' save_to_disk.", flag="--data")
     format: str = opt("auto", "Record format: auto (detect), chat (OpenAI messages), sharegpt "
                       "(conversations), alpaca (instruction/input/output), completion "
-                      "(prompt/completion) or text.", flag="--format", choices=FORMAT_CHOICES)
+                      "(prompt/completion), text, or for preference tuning preference (prompt/chosen/rejected; "
+                      "also LLaMA-Factory's and OpenAI's pair layouts) and kto (prompt/completion/label, or "
+                      "LLaMA-Factory's kto_tag).", flag="--format", choices=FORMAT_CHOICES)
     columns: dict = opt(help="Column mapping for files whose column names differ, e.g. "
                         "{prompt: question, completion: answer}.", flag="--columns", factory=dict)
     eval_path: str = opt("", "Separate evaluation file; when empty, eval_split of the training "
@@ -226,6 +228,9 @@ class RunConfig:
             raise ConfigError("train.early_stopping needs evaluation data, but eval_split is 0 and "
                               "there is no eval file", hint="set --eval-split 0.1 or --eval-data FILE, "
                                                             "or --early-stopping 0")
+        if self.train.objective == "kto" and self.train.batch_size < 2:
+            raise ConfigError("train.objective kto needs train.batch_size of at least 2: KTO's KL term compares each "
+                              "answer with another prompt of its batch", hint="set --batch-size 2 or more")
         for tracker in self.train.report_to:
             if tracker not in ("tensorboard", "mlflow", "wandb"):
                 raise ConfigError(f"train.report_to: unknown tracker {tracker!r}",

@@ -99,3 +99,51 @@ def demo_config(out: Path) -> RunConfig:
     t = config.train
     t.lr, t.epochs, t.batch_size, t.warmup, t.log_every, t.save_every = 3e-3, 8, 16, 10, 5, 100
     return config
+
+
+DEMO_DPO_NAME = "demo-ticket-classifier-dpo"
+PAIR_COUNT = 320
+
+
+def make_pairs(rows: list[dict], seed: int) -> list[dict]:
+    """Preference pairs in TRL's conversational layout: the ticket as the prompt, the right label
+    as chosen and a wrong one as rejected (drawn with `seed`)."""
+    rng = random.Random(seed)
+    pairs = []
+    for row in rows:
+        prompt, answer = row["messages"][:-1], row["messages"][-1]["content"]
+        wrong = rng.choice([label for label in LABELS if label != answer])
+        pairs.append({"prompt": prompt, "chosen": [{"role": "assistant", "content": answer}],
+                      "rejected": [{"role": "assistant", "content": wrong}]})
+    return pairs
+
+
+def write_demo_pairs(folder: Path) -> tuple[Path, Path]:
+    """train_pairs.jsonl and eval_pairs.jsonl, made from the demo's train and held-out tickets (so
+    the held-out pairs hold no training ticket either)."""
+    from studio.core.atomic import atomic_write_text
+
+    train_rows, eval_rows = (
+        [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        for path in write_demo_data(folder))
+    paths = (folder / "train_pairs.jsonl", folder / "eval_pairs.jsonl")
+    # 320 pairs: 20 steps of 16, a minute on 2 CPU cores, enough to move the SFT adapter.
+    for path, rows, seed in zip(paths, (train_rows[:PAIR_COUNT], eval_rows), (3, 4)):
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in make_pairs(rows, seed)))
+    return paths
+
+
+def demo_dpo_config(out: Path, init_adapter: str) -> RunConfig:
+    """DPO on the demo pairs, starting from (and compared against) the SFT demo adapter."""
+    config = demo_config(out)
+    config.name = DEMO_DPO_NAME
+    config.data.path = str(out / "data" / "train_pairs.jsonl")
+    config.data.eval_path = str(out / "data" / "eval_pairs.jsonl")
+    t = config.train
+    t.objective, t.init_adapter = "dpo", init_adapter
+    # Gentle: at 1e-3 and beta 0.1 DPO widened the margins but cost held-out accuracy (pairs 99% -> 96%,
+    # exact match 98% -> 89%); at 1e-4 and beta 0.5 it widens them and keeps the SFT adapter's accuracy.
+    t.lr, t.epochs, t.batch_size, t.warmup, t.log_every, t.eval_every = 1e-4, 1, 16, 2, 2, 10
+    config.pref.beta = 0.5
+    t.sample_predictions = 0
+    return config

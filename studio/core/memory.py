@@ -187,11 +187,18 @@ def inputs_from(info: "ModelInfo", config: "RunConfig", device: str, seq_len: in
         targeted=tuple((g.name, g.count, g.in_features) for g in groups), rank=config.lora.rank,
         dropout=config.lora.dropout, quant=config.model.quant,
         dtype_bytes=dtype_bytes(config.model.dtype, device, config.model.quant),
-        batch_size=config.train.batch_size, seq_len=min(seq_len or config.data.max_len, config.data.max_len),
+        batch_size=config.train.batch_size * sequences_per_example(config), seq_len=min(seq_len or config.data.max_len, config.data.max_len),
         grad_checkpointing=config.train.grad_checkpointing,
         eager_attention=config.model.attn_implementation == "eager", device=device,
         output_rows=sum(o for g in info.groups.values() for o, _ in g.shapes),
         checkpoint_bytes=info.weight_bytes)
+
+
+def sequences_per_example(config: "RunConfig") -> int:
+    """Sequences one example puts through the trained forward and backward: DPO and ORPO run the
+    chosen and the rejected answer in one batch, KTO its completion and a mismatched one for the KL
+    term. (The reference pass of DPO/KTO runs without gradients, so it keeps no activations.)"""
+    return 1 if config.train.objective == "sft" else 2
 
 
 def dtype_bytes(choice: str, device: str, quant: str) -> int:

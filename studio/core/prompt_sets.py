@@ -58,7 +58,17 @@ def item_from_record(record: Record) -> PromptItem | None:
         return PromptItem(messages, None, record.source)
     if record.kind == "completion":
         return PromptItem(record.prompt or "", record.completion, record.source)
+    if record.kind in ("preference", "kto"):  # the answer to learn: chosen, or a desirable completion
+        answer = record.chosen if record.kind == "preference" else (record.completion if record.label else None)
+        return PromptItem(record.prompt or "", _answer_text(answer), record.source)
     return None
+
+
+def _answer_text(answer: Any) -> str | None:
+    """A preference answer as text: a str as it is, conversational turns as their contents."""
+    if answer is None or isinstance(answer, str):
+        return answer
+    return "".join(str(turn.get("content") or "") for turn in answer if isinstance(turn, dict)) or None
 
 
 def load_prompt_file(path: Path, limit: int = 0) -> list[PromptItem]:

@@ -19,6 +19,9 @@ from typing import Any
 from studio.core import protocol
 
 SERIES = ("loss", "lr", "grad_norm", "tokens_per_s", "mem_bytes", "eval_loss")
+# The preference objectives' own figures (TRL's rewards/* and kl), train and eval.
+PREFERENCE_SERIES = ("reward_chosen", "reward_rejected", "reward_margin", "pref_accuracy", "kl", "nll_loss")
+SERIES = SERIES + PREFERENCE_SERIES + tuple("eval_" + key for key in PREFERENCE_SERIES)
 PREDICTION_EVALS = 50       # evaluations whose prediction rows are kept
 
 
@@ -31,6 +34,7 @@ class RunHistory:
     max_steps: int = 0
     epoch: float = 0.0
     eta_s: float | None = None
+    eta_at: float | None = None    # when eta_s was sent: views count it down between events (core/eta.py)
     series: dict[str, dict[int, float]] = field(default_factory=lambda: {k: {} for k in SERIES})
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     stage_times: dict[str, float] = field(default_factory=dict)
@@ -66,6 +70,7 @@ class RunHistory:
             self.max_steps = int(event.get("max_steps", self.max_steps) or 0)
             self.epoch = float(event.get("epoch", self.epoch) or 0.0)
             self.eta_s = event.get("eta_s")
+            self.eta_at = event.get("t")
         elif kind in ("metrics", "eval"):
             step = int(event.get("step", self.step))
             for key in SERIES:

@@ -14,10 +14,11 @@ from studio.core.config import RunConfig
 from studio.core.config_io import save_config
 from studio.core.datasets import ImportReport, import_options, require_clean
 from studio.core.errors import ModelError
+from studio.core.init_adapter import check_init_adapter
 from studio.core.model_info import (ModelInfo, check_model_safety, find_model_folder, inspect_model, looks_like_path,
                                     read_chat_template)
 from studio.core.runs import RUN_CONFIG
-from studio.core.workspace import Workspace, check_name, slug
+from studio.core.workspace import Workspace, check_name, default_home, slug
 
 
 def default_name(config: RunConfig) -> str:
@@ -26,15 +27,18 @@ def default_name(config: RunConfig) -> str:
     return f"{model}-{data}"
 
 
-def precheck(config: RunConfig) -> tuple[ImportReport, ModelInfo | None]:
+def precheck(config: RunConfig, workspace: Workspace | None = None) -> tuple[ImportReport, ModelInfo | None]:
     """Validate config, data and (when on disk) the model; raises StudioError on the first problem."""
     config.validate()
     if config.name:
         check_name(config.name, "adapter name (--name)")
-    report = import_options(config.data)
+    objective = config.train.objective
+    report = import_options(config.data, objective=objective)
     require_clean(report, config.data.skip_bad_rows)
     if config.data.eval_path:
-        require_clean(import_options(config.data, config.data.eval_path), config.data.skip_bad_rows)
+        require_clean(import_options(config.data, config.data.eval_path, objective=objective),
+                      config.data.skip_bad_rows)
+    init = check_init_adapter(config, workspace or Workspace(default_home().resolve()))
     if config.model.chat_template:
         read_chat_template(config.model.chat_template)
     folder = find_model_folder(config.model.name_or_path, config.model.revision)
@@ -45,7 +49,8 @@ def precheck(config: RunConfig) -> tuple[ImportReport, ModelInfo | None]:
         return report, None  # a hub id: the worker downloads it
     info = inspect_model(folder)
     check_model_safety(info, config.model)
-    info.check_targets(list(config.lora.targets))
+    if init is None:  # a run that continues an adapter keeps its targets
+        info.check_targets(list(config.lora.targets))
     return report, info
 
 

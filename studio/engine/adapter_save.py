@@ -21,16 +21,18 @@ HISTORY_POINTS = 200
 
 def save_adapter(model: Any, tokenizer: Any, config: RunConfig, run_dir: Path, source: str, data_print: str,
                  stats: dict[str, Any], history: RunHistory, state: Any, train_seconds: float,
-                 train_metrics: dict[str, Any]) -> Path:
-    """Save under a free name (name, name-v2, ...); never replaces an existing adapter."""
+                 train_metrics: dict[str, Any], system_prompt: dict[str, Any] | None = None) -> Path:
+    """Save under a free name (name, name-v2, ...); never replaces an existing adapter. `system_prompt`:
+    what core.datasets.system_prompts found the run trained with (None: none), offered again by chat."""
     workspace = Workspace(run_dir.parent.parent)
     lineage = lineage_record(config, run_dir, source, data_print, stats, history, state, train_seconds,
                              train_metrics, tokenizer)
+    lineage["system_prompt"] = system_prompt
     for _ in range(100):
         name = workspace.free_adapter_name(config.name)
         try:
             with atomic_dir(workspace.adapter_dir(name), owner=run_dir.name) as tmp:
-                model.save_pretrained(str(tmp))
+                model.save_pretrained(str(tmp), selected_adapters=["default"])  # not TRL's frozen "ref" copy
                 failpoints.hit("kill_in_adapter_save")
                 tokenizer.save_pretrained(str(tmp))
                 _point_base_at_source(tmp, config, source)
@@ -81,6 +83,7 @@ def lineage_record(config: RunConfig, run_dir: Path, source: str, data_print: st
             "fingerprint": data_print,
             "train_examples": stats.get("tokens", {}).get("examples"),
         },
+        "objective": objective_record(config, run_dir),
         "config": config_to_dict(config),
         "metrics": {
             "final_train_loss": losses[-1] if losses else None,
@@ -90,6 +93,7 @@ def lineage_record(config: RunConfig, run_dir: Path, source: str, data_print: st
             "epochs": round(state.epoch or 0.0, 3),
             "train_seconds": round(train_seconds, 1),
             "train_tokens": state.num_input_tokens_seen,
+            **_preference_figures(history),
         },
         "loss_history": [[s, round(v, 5)] for s, v in list(zip(steps, losses))[::stride]],
         "eval_history": [[s, round(v, 5)] for s, v in zip(eval_steps, eval_losses)],
@@ -97,6 +101,40 @@ def lineage_record(config: RunConfig, run_dir: Path, source: str, data_print: st
         "tags": [],
         "notes": "",
     }
+
+
+def objective_record(config: RunConfig, run_dir: Path) -> dict[str, Any]:
+    """What the adapter was trained for, with the objective's settings and the adapter it started from."""
+    objective = config.train.objective
+    record: dict[str, Any] = {"name": objective}
+    if objective in ("dpo", "orpo", "kto"):
+        record["beta"] = config.pref.beta
+    if objective == "dpo":
+        record["loss_type"] = config.pref.dpo_loss
+    if objective == "kto":
+        record.update(desirable_weight=config.pref.desirable_weight, undesirable_weight=config.pref.undesirable_weight)
+    if config.train.init_adapter:
+        init = {"name": config.train.init_adapter}
+        folder = Workspace(run_dir.parent.parent).adapter_dir(config.train.init_adapter)
+        try:
+            previous = json.loads((folder / STUDIO_JSON).read_text(encoding="utf-8"))
+            init.update(run_id=previous.get("run_id"), objective=(previous.get("objective") or {}).get("name", "sft"))
+        except (OSError, ValueError, AttributeError):
+            pass
+        record["init_adapter"] = init
+    if objective in ("dpo", "kto"):
+        record["reference"] = f"adapter {config.train.init_adapter}" if config.train.init_adapter else "base model"
+    return record
+
+
+def _preference_figures(history: RunHistory) -> dict[str, Any]:
+    """The last train and eval preference accuracy and reward margin, when the objective logs them."""
+    out = {}
+    for key in ("pref_accuracy", "reward_margin", "eval_pref_accuracy", "eval_reward_margin"):
+        _steps, values = history.points(key)
+        if values:
+            out["final_" + key] = round(values[-1], 4)
+    return out
 
 
 def _hub_commit(path: Path) -> str | None:

@@ -14,9 +14,11 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from studio.core.eta import EtaEstimator
 from studio.core.runs import COMPLETE_MARK
 from studio.engine import failpoints
 from studio.engine.distributed import sync_flag
+from studio.engine.preference_metrics import preference_metrics
 from studio.engine.worker_io import Controls, Emitter
 
 
@@ -32,14 +34,27 @@ class ProtocolCallback(TrainerCallback):
         self._last_tokens = 0
         self._cpu_start = 0.0
         self.span: dict[str, float] = {}
+        self.eta = EtaEstimator(0)
+        self._pause_kinds: set[str] = set()    # what ran since the last step end: eval, save
+        self._step_ended = 0.0
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
         self._start = self._last_log_time = time.monotonic()
         self._cpu_start = time.process_time()
         self._start_step = state.global_step
         self._last_tokens = state.num_input_tokens_seen
+        self.eta = eta_estimator(args, state)
+        self.eta.start(state.global_step, self._start)
+        self._step_ended = self._start
         self.emitter.emit("progress", step=state.global_step, max_steps=state.max_steps,
                           epoch=state.epoch or 0.0, eta_s=None)
+
+    def on_step_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        """The pause since the last step (evaluation with its prediction samples, a checkpoint)
+        ends here: timed apart, so the ETA counts it at its own rate, not as step time."""
+        if self._pause_kinds:
+            self.eta.pause(self._pause_kinds, time.monotonic() - self._step_ended)
+            self._pause_kinds = set()
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
         done = state.global_step - self._start_step
@@ -48,7 +63,8 @@ class ProtocolCallback(TrainerCallback):
         # are not training throughput (`studio bench` compares trainers on this span).
         self.span = {"seconds": round(elapsed, 3), "cpu_seconds": round(time.process_time() - self._cpu_start, 3),
                      "steps": done, "tokens": state.num_input_tokens_seen}
-        eta = elapsed / done * (state.max_steps - state.global_step) if done > 0 else None
+        self._step_ended = self._start + elapsed
+        eta = self.eta.step_end(state.global_step, self._step_ended)
         self.emitter.emit("progress", step=state.global_step, max_steps=state.max_steps,
                           epoch=round(state.epoch or 0.0, 4), eta_s=round(eta, 1) if eta is not None else None)
         failpoints.hit("oom_at_step", state.global_step)
@@ -80,21 +96,44 @@ class ProtocolCallback(TrainerCallback):
         self.emitter.emit("metrics", step=state.global_step, epoch=round(state.epoch or 0.0, 4),
                           loss=logs.get("loss"), lr=logs.get("learning_rate"), grad_norm=logs.get("grad_norm"),
                           tokens_per_s=round(rate, 1) if rate else None, tokens_seen=tokens,
-                          mem_bytes=memory_in_use())
+                          mem_bytes=memory_in_use(), **preference_metrics(logs))
 
     def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                     metrics: dict[str, float] | None = None, **kw: Any) -> None:
+        self._pause_kinds.add("eval")
         metrics = metrics or {}
         if "eval_loss" in metrics:
             self.emitter.emit("eval", step=state.global_step, eval_loss=metrics["eval_loss"],
-                              epoch=round(state.epoch or 0.0, 4))
+                              epoch=round(state.epoch or 0.0, 4), **preference_metrics(metrics, "eval_"))
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        self._pause_kinds.add("save")
         path = self.output_dir / f"checkpoint-{state.global_step}"
         failpoints.hit("kill_before_checkpoint_mark", state.global_step)
         if path.is_dir():
             (path / COMPLETE_MARK).write_text(f"step {state.global_step}\n", encoding="utf-8")
             self.emitter.emit("checkpoint", step=state.global_step, path=str(path))
+
+
+def eta_estimator(args: TrainingArguments, state: TrainerState) -> EtaEstimator:
+    """An estimator that knows when the Trainer will pause (DefaultFlowCallback's rules): every
+    eval_steps/save_steps with the "steps" strategy, at each epoch's end with "epoch", and after
+    the last step for both."""
+    import math
+
+    def period(strategy: Any, steps: int | None) -> int:
+        name = str(getattr(strategy, "value", strategy))
+        if name == "steps":
+            return int(steps or 0)
+        if name == "epoch" and state.num_train_epochs:
+            return max(1, math.ceil(state.max_steps / state.num_train_epochs))
+        return 0
+
+    strategies = {"eval": args.eval_strategy, "save": args.save_strategy}
+    every = {"eval": period(args.eval_strategy, state.eval_steps), "save": period(args.save_strategy, state.save_steps)}
+    at_end = frozenset(kind for kind, strategy in strategies.items()
+                       if str(getattr(strategy, "value", strategy)) in ("steps", "epoch"))
+    return EtaEstimator(state.max_steps, every=every, at_end=at_end)
 
 
 def peak_memory() -> int | None:

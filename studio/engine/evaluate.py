@@ -62,7 +62,8 @@ def evaluate_prompts(model_path: str, adapters: list[str], data: Path, emitter: 
 
     from studio.engine.model_loading import load_model, load_tokenizer, pick_device, resolve_source
 
-    pairs = prompts_and_answers(data, limit)
+    preference = preference_records(data, limit)
+    pairs = [] if preference else prompts_and_answers(data, limit)
     options = ModelOptions(name_or_path=model_path)
     device = pick_device()
     emitter.emit("stage", name="load_model", message=f"loading {model_path}")
@@ -80,6 +81,8 @@ def evaluate_prompts(model_path: str, adapters: list[str], data: Path, emitter: 
         else:
             model.load_adapter(str(folder), adapter_name=f"a{i}")
     model.eval()
+    if preference:
+        return _score_pairs(model, tokenizer, adapters, preference, emitter, controls)
     prompts = [p for p, _ in pairs]
     slots: list[tuple[str, str | None]] = [("base", None)] + [(a, f"a{i}") for i, a in enumerate(adapters)]
     results = []
@@ -103,6 +106,39 @@ def evaluate_prompts(model_path: str, adapters: list[str], data: Path, emitter: 
                   "accuracy": correct / len(pairs), "samples": samples}
         emitter.emit("result", **result)
         results.append({k: v for k, v in result.items() if k != "samples"})
+        if controls.cancel.is_set():
+            return {"status": "cancelled", "results": results}
+    return {"results": results}
+
+
+def preference_records(data: Path, limit: int = 0) -> list[Any]:
+    """The file's preference pairs, or [] when it holds no pairs (then it is read as prompts)."""
+    try:
+        report = import_dataset(data, objective="dpo")
+    except DataError:
+        return []
+    records = [r for r in report.records if r.kind == "preference"]
+    return records[:limit] if limit else records
+
+
+def _score_pairs(model: Any, tokenizer: Any, adapters: list[str], records: list[Any], emitter: Emitter,
+                 controls: Controls) -> dict[str, Any]:
+    """Held-out preference accuracy (pair_scoring.py) of the base and each adapter."""
+    from studio.engine.pair_scoring import preference_accuracy
+
+    results = []
+    for i, label in enumerate(["base"] + adapters):
+        emitter.emit("stage", name="score_pairs", message=f"scoring {len(records)} preference pairs with {label}")
+        if i == 0 and adapters:
+            with model.disable_adapter():
+                scores = preference_accuracy(model, tokenizer, records)
+        else:
+            if adapters:
+                model.set_adapter(f"a{i - 1}")
+            scores = preference_accuracy(model, tokenizer, records)
+        result = {"slot": label, "correct": scores["preferred"], "total": scores["pairs"], **scores}
+        emitter.emit("result", **{k: v for k, v in result.items() if k != "rows"})
+        results.append({k: v for k, v in result.items() if k != "rows"})
         if controls.cancel.is_set():
             return {"status": "cancelled", "results": results}
     return {"results": results}

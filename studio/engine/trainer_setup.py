@@ -20,10 +20,19 @@ from studio.engine.worker_io import Controls, Emitter
 
 def training_arguments(config: RunConfig, output_dir: Path, run_dir: Path, device: str, dtype: Any,
                        has_eval: bool, *, packing: bool = False, liger: bool = False) -> Any:
+    from transformers import TrainingArguments
+
+    return TrainingArguments(**argument_values(config, output_dir, run_dir, device, dtype, has_eval,
+                                               packing=packing, liger=liger))
+
+
+def argument_values(config: RunConfig, output_dir: Path, run_dir: Path, device: str, dtype: Any,
+                    has_eval: bool, *, packing: bool = False, liger: bool = False) -> dict[str, Any]:
+    """The TrainingArguments of a run as keywords: TRL's preference configs subclass
+    TrainingArguments, so SFT and DPO/ORPO/KTO runs share every setting of the loop."""
     import os
 
     import torch
-    from transformers import TrainingArguments
 
     t = config.train
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir / "tensorboard"))
@@ -33,7 +42,7 @@ def training_arguments(config: RunConfig, output_dir: Path, run_dir: Path, devic
     if load_best:  # the Trainer needs saves to line up with evaluations to keep the best one
         save_strategy, save_steps = eval_strategy, (t.eval_every or save_steps)
     mixed = device == "cuda" and config.model.quant != "8bit"
-    return TrainingArguments(
+    return dict(
         output_dir=str(output_dir),
         per_device_train_batch_size=t.batch_size,
         per_device_eval_batch_size=t.batch_size,

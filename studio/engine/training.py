@@ -43,7 +43,7 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
         raise DataError("the training data changed since this run started, so it cannot be resumed exactly",
                         hint="restore the original file, or start a new run with this config")
 
-    from studio.engine.memory_fit import checkpoint_if_needed, free_bytes
+    from studio.engine.memory_fit import free_bytes
     from studio.engine.model_loading import (compute_dtype, keep_4bit_layers_trainable, load_model, load_tokenizer,
                                              pick_device, resolve_source)
 
@@ -56,7 +56,7 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
         source = resolve_source(config.model)
     # The tokenizer first: a template that cannot render the data fails before the model loads.
     tokenizer = load_tokenizer(source, config.model)
-    if any(r.kind == "chat" for r in train_records) and not tokenizer.chat_template:
+    if any(r.kind == "chat" or isinstance(r.prompt, list) for r in train_records) and not tokenizer.chat_template:
         raise ModelError(f"the tokenizer of {config.model.name_or_path} has no chat template, so chat "
                          "records cannot be formatted",
                          hint="use an instruct/chat model, or convert the data to --format completion")
@@ -78,35 +78,14 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
     if config.model.quant == "4bit" and device == "cpu":
         keep_4bit_layers_trainable(model)
 
-    stages.enter("tokenize", f"tokenizing {len(train_records)} + {len(eval_records)} examples")
-    cache_dir = Workspace(run_dir.parent.parent).tokenized_cache_dir if config.data.cache_tokenized else None
-    train_set, stats, cached = tokenize(tokenizer, train_records, config, cache_dir)
-    eval_set, _, _ = tokenize(tokenizer, eval_records, config, cache_dir) if eval_records else (None, None, None)
-    emitter.emit("data_stats", fingerprint=data_print, train_rows=len(train_records), eval_rows=len(eval_records),
-                 train_examples=len(train_set), eval_examples=len(eval_set) if eval_set else 0,
-                 from_cache=cached, turns=report.turns, **stats)
-    checkpoint_if_needed(config, source, device, emitter, free_before_load, stats["tokens"].get("max"))
-
-    stages.enter("setup", "checking packing, attaching LoRA, building the trainer")
-    packing = False
-    if config.train.packing:
-        from studio.engine.packing import enable_packing
-
-        packing, note = enable_packing(model)
-        emitter.emit("log", message=note)
-
-    from studio.engine.lora import attach_lora
-
-    model, counts = attach_lora(model, config)
-    emitter.emit("stage", name="model_ready", message=(
-        f"training {counts['trainable_params']:,} of {counts['total_params']:,} parameters "
-        f"({100 * counts['trainable_params'] / max(counts['total_params'], 1):.2f}%) on {device}"), **counts)
-
-    from studio.engine.trainer_setup import build_trainer
-
-    output_dir = run_dir / CHECKPOINTS
-    trainer, callback = build_trainer(model, tokenizer, config, train_set, eval_set, output_dir,
-                                      run_dir, emitter, controls, device, dtype, packing, eval_records=eval_records)
+    if config.train.objective == "sft":
+        trainer, callback, stats = _sft_trainer(model, tokenizer, config, train_records, eval_records, report, data_print,
+                                         run_dir, emitter, controls, stages, device, dtype, source, free_before_load)
+    else:
+        trainer, callback, stats = _preference_trainer(model, tokenizer, config, train_records, eval_records, report,
+                                                data_print, run_dir, emitter, controls, stages, device, dtype,
+                                                source, free_before_load)
+    model = trainer.model
     counter = None
     if launched_by_torchrun():
         counter = CountingCollator(trainer.data_collator, model)
@@ -139,21 +118,107 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
 
     failpoints.hit("kill_before_adapter_save")
     stages.enter("save", "saving the adapter to the library")
+    from studio.core.datasets.system_prompts import trained_system_prompt
     from studio.engine.adapter_save import save_adapter
 
     history = RunHistory.from_file(run_dir / EVENTS)
+    system_prompt = trained_system_prompt(train_records, config.data.system_prompt)
     adapter = save_adapter(model, tokenizer, config, run_dir, source, data_print, stats,
-                           history, trainer.state, train_seconds, train_metrics)
+                           history, trainer.state, train_seconds, train_metrics,
+                           system_prompt.to_dict() if system_prompt else None)
     return {"status": "completed", "adapter": str(adapter), "adapter_name": adapter.name,
             "step": trainer.state.global_step, "metrics": _final_metrics(history, trainer, callback)}
 
 
+
+def _sft_trainer(model: Any, tokenizer: Any, config: RunConfig, train_records: list[Record],
+                 eval_records: list[Record], report: ImportReport, data_print: str, run_dir: Path, emitter: Emitter,
+                 controls: Controls, stages: Stages, device: str, dtype: Any, source: str,
+                 free_before_load: int | None) -> tuple[Any, Any, dict[str, Any]]:
+    """Our tokenization (labels from the template's assistant spans, packing) and transformers' Trainer."""
+    from studio.engine.memory_fit import checkpoint_if_needed
+
+    stages.enter("tokenize", f"tokenizing {len(train_records)} + {len(eval_records)} examples")
+    cache_dir = Workspace(run_dir.parent.parent).tokenized_cache_dir if config.data.cache_tokenized else None
+    train_set, stats, cached = tokenize(tokenizer, train_records, config, cache_dir)
+    eval_set, _, _ = tokenize(tokenizer, eval_records, config, cache_dir) if eval_records else (None, None, None)
+    emitter.emit("data_stats", fingerprint=data_print, train_rows=len(train_records), eval_rows=len(eval_records),
+                 train_examples=len(train_set), eval_examples=len(eval_set) if eval_set else 0,
+                 from_cache=cached, turns=report.turns, **stats)
+    checkpoint_if_needed(config, source, device, emitter, free_before_load, stats["tokens"].get("max"))
+
+    stages.enter("setup", "checking packing, attaching LoRA, building the trainer")
+    packing = False
+    if config.train.packing:
+        from studio.engine.packing import enable_packing
+
+        packing, note = enable_packing(model)
+        emitter.emit("log", message=note)
+    model = _with_adapter(model, config, run_dir, emitter)
+
+    from studio.engine.lora import parameter_counts
+    from studio.engine.trainer_setup import build_trainer
+
+    trainer, callback = build_trainer(model, tokenizer, config, train_set, eval_set, run_dir / CHECKPOINTS,
+                                      run_dir, emitter, controls, device, dtype, packing, eval_records=eval_records)
+    _model_ready(emitter, parameter_counts(trainer.model), device)
+    return trainer, callback, stats
+
+
+def _preference_trainer(model: Any, tokenizer: Any, config: RunConfig, train_records: list[Record],
+                        eval_records: list[Record], report: ImportReport, data_print: str, run_dir: Path,
+                        emitter: Emitter, controls: Controls, stages: Stages, device: str, dtype: Any, source: str,
+                        free_before_load: int | None) -> tuple[Any, Any, dict[str, Any]]:
+    """TRL's DPO/ORPO/KTO trainer; TRL tokenizes the pairs itself (see preference_training.py)."""
+    from studio.engine.lora import lora_config, parameter_counts, prepare_base
+    from studio.engine.memory_fit import checkpoint_if_needed
+    from studio.engine.preference_training import build_preference_trainer, token_stats
+
+    # TRL tokenizes inside its trainer, so the memory check uses max_len as the longest sequence.
+    checkpoint_if_needed(config, source, device, emitter, free_before_load, None)
+    stages.enter("tokenize", f"{config.train.objective.upper()}: TRL renders and tokenizes {len(train_records)} + "
+                             f"{len(eval_records)} examples with the chat template, and attaches LoRA")
+    if config.train.init_adapter:
+        model, peft_config = _with_adapter(model, config, run_dir, emitter), None
+    else:
+        model = prepare_base(model, config)
+        peft_config = lora_config(model, config)
+    trainer, callback = build_preference_trainer(model, tokenizer, config, train_records, eval_records,
+                                                 run_dir / CHECKPOINTS, run_dir, emitter, controls, device, dtype,
+                                                 peft_config)
+    stats = {"tokens": token_stats(trainer.train_dataset, config.data.max_len), "rejected_by_template": 0}
+    eval_examples = len(trainer.eval_dataset) if trainer.eval_dataset is not None else 0
+    emitter.emit("data_stats", fingerprint=data_print, train_rows=len(train_records), eval_rows=len(eval_records),
+                 train_examples=len(trainer.train_dataset), eval_examples=eval_examples, from_cache=False,
+                 turns=report.turns, objective=config.train.objective, **stats)
+    _model_ready(emitter, parameter_counts(trainer.model), device)
+    stages.enter("setup", "the trainer is ready")
+    return trainer, callback, stats
+
+
+def _with_adapter(model: Any, config: RunConfig, run_dir: Path, emitter: Emitter) -> Any:
+    """A fresh LoRA, or the library adapter train.init_adapter to continue."""
+    from studio.engine.lora import attach_lora, load_init_adapter
+
+    if not config.train.init_adapter:
+        return attach_lora(model, config)[0]
+    folder = Workspace(run_dir.parent.parent).adapter_dir(config.train.init_adapter)
+    emitter.emit("log", message=f"starting from the library adapter {config.train.init_adapter} ({folder}); "
+                                "its rank, alpha and targets are kept")
+    return load_init_adapter(model, config, folder)
+
+
+def _model_ready(emitter: Emitter, counts: dict[str, int], device: str) -> None:
+    emitter.emit("stage", name="model_ready", message=(
+        f"training {counts['trainable_params']:,} of {counts['total_params']:,} parameters "
+        f"({100 * counts['trainable_params'] / max(counts['total_params'], 1):.2f}%) on {device}"), **counts)
+
 def load_records(config: RunConfig) -> tuple[list[Record], list[Record], str, ImportReport]:
     data = config.data
-    report = import_options(data)
+    report = import_options(data, objective=config.train.objective)
     require_clean(report, data.skip_bad_rows)
     if data.eval_path:
-        eval_report = import_options(data, data.eval_path)
+        eval_report = import_options(data, data.eval_path, objective=config.train.objective)
         require_clean(eval_report, data.skip_bad_rows)
         train, evals = report.records, eval_report.records
         overlap = eval_overlap(train, evals, data.path, data.eval_path)

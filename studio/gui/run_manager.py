@@ -110,14 +110,14 @@ class RunManager(QObject):
         """`precheck` off the GUI thread (it reads the whole dataset: seconds for a large one),
         then `then(config)` on it; `on_error(exception)` when a check fails. A newer check with the
         same `key` (one per caller: Train, the sweep) supersedes an older one."""
-        run_in_thread(lambda: precheck(config), lambda _result: then(config), on_error,
+        run_in_thread(lambda: precheck(config, self.workspace), lambda _result: then(config), on_error,
                       key=f"precheck-{key}-{id(self)}")
 
     def start(self, config: RunConfig, checked: bool = False) -> tuple[str, bool]:
         """Start a run now, or queue it when one is training; (run id or queue label, started).
         `checked`: precheck already passed (`check_then`)."""
         if not checked:
-            precheck(config)
+            precheck(config, self.workspace)
         if self.active_run() is not None:
             entry = self.queue.add(config)
             self.queue_changed.emit()
@@ -126,7 +126,7 @@ class RunManager(QObject):
 
     def enqueue_sweep(self, config: RunConfig, key: str, values: list, checked: bool = False) -> int:
         if not checked:
-            precheck(config)
+            precheck(config, self.workspace)
         added = self.queue.add_sweep(config, key, values)
         self.queue_changed.emit()
         if self.active_run() is None:
