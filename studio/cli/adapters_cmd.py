@@ -8,8 +8,10 @@ import math
 
 from studio.cli import adapters_edit
 from studio.cli.common import common_options, human_bytes, print_json, workspace
-from studio.core.adapter_details import diff_adapters, lineage_card, short_value
+from studio.core.adapter_details import base_model_text, diff_adapters, lineage_card, run_text, short_value
 from studio.core.library import SORT_KEYS, find_adapter, list_adapters, search_adapters
+from studio.core.objective_summary import (PREFERENCE_OBJECTIVES, describe_figures, describe_objective,
+                                           last_figures_of_metrics)
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -83,12 +85,16 @@ def run_show(args: argparse.Namespace) -> int:
     check = card.get("base_check") or {}
     colour = "green" if check.get("ok") else "yellow"
     base = card["base_model_record"]
-    rows = [("base model", card["base_model"] or "-"), ("base check", f"[{colour}]{check.get('message', '-')}"),
+    rows = [("base model", base_model_text(card) or "-"), ("base check", f"[{colour}]{check.get('message', '-')}"),
             ("base revision", base.get("revision") or "-"), ("base hash", base.get("hash") or "-"),
             ("dataset", card["dataset"] or "-"), ("data fingerprint", card["dataset_record"].get("fingerprint") or "-"),
             ("rank / alpha", f"{card['rank']} / {card['alpha']}"), ("targets", ", ".join(card["targets"]) or "-"),
             ("created", card["created"] or "-"), ("tags", ", ".join(card["tags"]) or "-"),
             ("notes", card["notes"] or "-"), ("size", human_bytes(card["size_bytes"]))]
+    rows.append(("objective", describe_objective(card["objective"])))
+    figures = describe_figures(last_figures_of_metrics(card["metrics"]))
+    if figures:
+        rows.append(("preference", figures))
     metrics = card["metrics"]
     if metrics:
         rows.append(("metrics", ", ".join(f"{k} {short_value(v)}" for k, v in metrics.items() if v is not None)))
@@ -97,7 +103,7 @@ def run_show(args: argparse.Namespace) -> int:
         rows.append(("train loss", f"{sparkline(losses)}  {losses[0]:.4f} -> {losses[-1]:.4f}"))
     run = card.get("run")
     if run:
-        rows.append(("run", f"{run['run_id']} ({run.get('status', 'deleted') if run['exists'] else 'run folder deleted'})"))
+        rows.append(("run", run_text(run)))
     if card.get("imported"):
         rows.append(("imported from", card["imported"].get("from", "-")))
     for key, value in rows:
@@ -105,7 +111,8 @@ def run_show(args: argparse.Namespace) -> int:
     config = card["config"]
     if config:
         console.print("  settings")
-        for section in ("lora", "train", "data"):
+        preference = card["objective"].get("name") in PREFERENCE_OBJECTIVES      # sft ignores the pref section
+        for section in ("lora", "train", "pref", "data") if preference else ("lora", "train", "data"):
             values = config.get(section) or {}
             console.print(f"    {section:6s} " + ", ".join(f"{k}={short_value(v)}" for k, v in values.items()),
                           highlight=False)

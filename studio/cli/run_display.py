@@ -1,7 +1,10 @@
 """Running a training worker from the terminal: a live progress bar, Ctrl-C to cancel cleanly.
 
-The bar shows step/total, loss, eval loss, tokens/s and ETA; each stage prints one line with how
-long the previous one took. The first Ctrl-C asks the worker to save a checkpoint and stop; a
+The bar shows step/total, loss, eval loss, tokens/s, the elapsed time and the worker's smoothed
+ETA (core/eta.py: evaluations and saves are counted at the rate they recur, not as step time),
+counted down between events; each stage prints one line with how long the previous one took.
+Rich's own TimeRemainingColumn is not used: it extrapolates from how fast the bar moved, so every
+evaluation made it jump. The first Ctrl-C asks the worker to save a checkpoint and stop; a
 second one kills it (a checkpoint is only offered for resume once it is complete). If this
 process is killed instead, the worker sees its stdin end and stops the same way, with a
 checkpoint; `studio runs cancel RUN` stops it from any other terminal.
@@ -18,12 +21,14 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn
+from rich.text import Text
 
 from studio.core.datasets import describe_turns
+from studio.core.eta import duration_text, run_seconds, time_text
 from studio.core.run_control import record_end_unless_ended
 from studio.core.run_history import RunHistory
-from studio.core.runs import EVENTS, WORKER_LOG, crash_events, record_crash, worker_alive
+from studio.core.runs import EVENTS, RUN_CONFIG, WORKER_LOG, crash_events, record_crash, saved_as_note, worker_alive
 from studio.core.worker_process import WorkerProcess
 
 STAGE_LABELS = {
@@ -41,7 +46,7 @@ def run_worker(run_dir: Path, *, resume: bool = False, quiet: bool = False) -> R
     history = RunHistory()
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[stats]}"), TimeRemainingColumn(), console=console, transient=False)
+        TextColumn("{task.fields[stats]}"), RunTimeColumn(history), console=console, transient=False)
     task = None
     with ctrl_c_cancels(worker, console, "Cancelling: saving a checkpoint, then stopping (Ctrl-C again to force)..."):
         with progress:
@@ -85,6 +90,18 @@ def run_worker(run_dir: Path, *, resume: bool = False, quiet: bool = False) -> R
         for event in events:
             history.apply(event)
     return history
+
+
+class RunTimeColumn(ProgressColumn):
+    """"elapsed 3m 12s · about 1m 40s left", drawn at each refresh from the run's history, so it
+    keeps moving while the worker evaluates and sends nothing; "took 4m 05s" once it ended."""
+
+    def __init__(self, history: RunHistory) -> None:
+        super().__init__()
+        self.history = history
+
+    def render(self, task: Task) -> Text:
+        return Text(time_text(self.history), style="progress.remaining")
 
 
 @contextlib.contextmanager
@@ -145,12 +162,15 @@ def print_outcome(history: RunHistory, run_dir: Path) -> None:
     done = history.done or {}
     if history.status == "completed":
         metrics = done.get("metrics", {})
-        out.write(f"Adapter saved: {done.get('adapter_name')}  ({done.get('adapter')})\n")
+        name = str(done.get("adapter_name") or "")
+        out.write(f"Adapter saved: {saved_as_note(_configured_name(run_dir), name) or name}  ({done.get('adapter')})\n")
         loss = metrics.get("final_train_loss")
         best = metrics.get("best_eval_loss")
         out.write(f"  {metrics.get('steps')} steps, final train loss "
                   f"{loss:.4f}" if loss is not None else "  no loss logged")
-        out.write(f", best eval loss {best:.4f}\n" if best is not None else "\n")
+        out.write(f", best eval loss {best:.4f}" if best is not None else "")
+        seconds = run_seconds(history)
+        out.write(f", in {duration_text(seconds)}\n" if seconds is not None else "\n")
     elif history.status == "cancelled":
         out.write(f"Run cancelled at step {done.get('step', history.step)}; checkpoint {done.get('checkpoint')}\n"
                   f"  continue with: studio train --resume {run_dir.name}\n")
@@ -160,3 +180,14 @@ def print_outcome(history: RunHistory, run_dir: Path) -> None:
         if err.get("hint"):
             out.write(f"  fix: {err['hint']}\n")
         out.write(f"  log: {run_dir / WORKER_LOG}\n")
+
+
+def _configured_name(run_dir: Path) -> str:
+    """The adapter name the run asked for (run.yaml), to say when the library had to add a suffix."""
+    from studio.core.config_io import load_config
+    from studio.core.errors import StudioError
+
+    try:
+        return load_config(run_dir / RUN_CONFIG).name
+    except (StudioError, OSError):
+        return ""

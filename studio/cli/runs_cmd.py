@@ -13,8 +13,11 @@ from pathlib import Path
 
 from studio.cli.common import EXIT_FAILED, EXIT_OK, common_options, print_json, workspace
 from studio.core.run_control import force_stop, request_cancel, wait_stopped
+from studio.core.eta import duration_text, run_seconds, time_text
+from studio.core.objective_summary import (describe_figures, describe_objective, last_figures_of_history,
+                                           objective_of_config)
 from studio.core.run_history import RunHistory
-from studio.core.runs import latest_checkpoint, list_runs, load_run
+from studio.core.runs import latest_checkpoint, list_runs, load_run, saved_as_note
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,8 +42,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _summary(info) -> dict:
     h = info.history
     ckpt = latest_checkpoint(info.path)
-    return {"run_id": info.run_id, "name": info.name, "status": info.status, "step": h.step,
-            "max_steps": h.max_steps, "final_loss": h.final_loss, "best_eval_loss": h.best_eval_loss,
+    seconds = run_seconds(h)
+    return {"run_id": info.run_id, "name": info.name, "objective": info.objective, "status": info.status,
+            "step": h.step, "max_steps": h.max_steps, "final_loss": h.final_loss, "best_eval_loss": h.best_eval_loss,
+            # The name the adapter was saved under, and the note when a version suffix was added
+            # because `name` was taken ("ticket-bot-v2 (ticket-bot was taken)").
+            "adapter_name": info.adapter_name or None, "saved_as": saved_as_note(info.name, info.adapter_name) or None,
+            "seconds": round(seconds, 1) if seconds is not None else None, "time": time_text(h) or None,
             "adapter": (h.done or {}).get("adapter"), "checkpoint": str(ckpt) if ckpt else None,
             "error": h.error and {k: h.error.get(k) for k in ("kind", "message", "hint")},
             "path": str(info.path)}
@@ -56,7 +64,9 @@ def run_list(args: argparse.Namespace) -> int:
     for info in runs:
         s = _summary(info)
         loss = f"loss {s['final_loss']:.4f}" if s["final_loss"] is not None else ""
-        print(f"{info.run_id:48s} {info.status:10s} step {s['step']}/{s['max_steps']} {loss}")
+        took = duration_text(s["seconds"]) if s["seconds"] is not None else ""
+        print(f"{info.run_id:48s} {info.status:10s} {s['objective'] or '-':5s} step {s['step']}/{s['max_steps']} "
+              f"{took:>7s} {loss}".rstrip())
     return 0
 
 
@@ -76,11 +86,19 @@ def run_show(args: argparse.Namespace) -> int:
     summary["predictions"] = h.latest_predictions
     summary["exact_match"] = {str(step): value for step, value in sorted(h.exact_match.items())}
     summary["prediction_seconds"] = h.prediction_time if h.prediction_seconds else None
+    # The objective's settings, init adapter and reference; the last preference figures logged.
+    settings = objective_of_config(info.config) if info.config else None
+    summary["objective_settings"] = settings
+    summary["preference"] = last_figures_of_history(h) or None
     if args.json:
         print_json({"status": "ok", "run": summary})
         return 0
+    summary["objective"] = describe_objective(settings) if settings else summary["objective"]
+    summary["preference"] = summary["preference"] and describe_figures(summary["preference"])
+    # In text, the saved name with its note replaces the bare name; the time says the seconds.
+    skipped = {*PREDICTION_KEYS, "seconds", "objective_settings", *(("adapter_name",) if summary["saved_as"] else ())}
     for key, value in summary.items():
-        if key not in PREDICTION_KEYS and value not in (None, {}, ""):
+        if key not in skipped and value not in (None, {}, ""):
             print(f"{key:14s} {value}")
     if h.latest_predictions:
         for line in _prediction_lines(h):

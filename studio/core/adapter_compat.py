@@ -193,7 +193,13 @@ def check_base(adapter_folder: Path, ws: Workspace | None = None, given: str = "
                              "(not a folder, not in the Hugging Face cache)")
     else:
         if digest:
-            for base in bases:
+            # The folder the adapter names comes first when it holds those weights: which copy is
+            # found must not depend on what else the library holds (the import banner and the
+            # card named different paths for one adapter).
+            named = _model_folder(claimed) if claimed else None
+            if named is not None and _hash(named.resolve()) == digest:
+                folder, how = named.resolve(), "content hash"
+            for base in bases if folder is None else []:
                 if base.path and (digest in base.hashes or _hash(base.path) == digest):
                     folder, how = base.path, "content hash"
                     break
@@ -231,9 +237,19 @@ def check_base(adapter_folder: Path, ws: Workspace | None = None, given: str = "
                 f"{folder} has the right layer shapes but is not the model the adapter was trained on "
                 "(its content hash differs): it will load, but the answers may be poor"))
     if how:
-        return BaseCheck("match", claimed, str(folder), how, message=f"base model {folder} (matched by {how})")
+        named = "" if _same_folder(claimed, folder) else f"; the adapter names {claimed}"
+        return BaseCheck("match", claimed, str(folder), how, message=f"base model {folder} (matched by {how}{named})")
     return BaseCheck("fits", claimed, str(folder), "shapes", message=(
         f"the adapter's layers fit {folder}; it names {claimed or 'no base'}, which this workspace has not used before"))
+
+
+def _same_folder(name: str, folder: Path) -> bool:
+    """Does the name (a path or hub id) the adapter records lead to this folder?"""
+    found = _model_folder(name) if name else None
+    try:
+        return found is not None and found.resolve() == folder.resolve()
+    except (OSError, RuntimeError):
+        return False
 
 
 def _hash(folder: Path) -> str:

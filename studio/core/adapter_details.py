@@ -17,6 +17,7 @@ from studio.core.adapter_compat import check_base
 from studio.core.adapter_files import ADAPTER_CONFIG, KEPT_FILES, read_json_file
 from studio.core.errors import ModelError, StudioError
 from studio.core.library import AdapterInfo, find_adapter, folder_files
+from studio.core.objective_summary import objective_of_record
 from studio.core.workspace import Workspace
 
 # adapter_config.json fields worth showing; the rest are peft defaults nobody set.
@@ -58,6 +59,7 @@ def lineage_card(ws: Workspace, name: str, check: bool = True) -> dict[str, Any]
         dataset_record=studio.get("dataset") or {},
         config=studio.get("config") or {},
         metrics=studio.get("metrics") or {},
+        objective=objective_of_record(studio),      # sft for adapters made before the block
         loss_history=studio.get("loss_history") or [],
         eval_history=studio.get("eval_history") or [],
         chat_template=studio.get("chat_template"),
@@ -70,21 +72,129 @@ def lineage_card(ws: Workspace, name: str, check: bool = True) -> dict[str, Any]
     return card
 
 
+def base_model_text(card: dict[str, Any]) -> str:
+    """The card's "Base model" line: the base the adapter was trained on, and where the base check
+    (the one source of the banner's message too) found it on this machine when that is another
+    folder, e.g. a copy of the same weights in this workspace's demo folder."""
+    check = card.get("base_check") or {}
+    trained = str(card.get("base_model") or check.get("claimed") or "")
+    found = check.get("base_path")
+    if found and trained and not _same_path(trained, str(found)):
+        return f"{trained} (on this machine: {found})"
+    return trained
+
+
+def _same_path(name: str, folder: str) -> bool:
+    try:
+        return Path(name).expanduser().resolve() == Path(folder).resolve()
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
 def _run_summary(ws: Workspace, info: AdapterInfo) -> dict[str, Any] | None:
+    """The run that made the adapter and where it is: `where` is "here" (this workspace's runs),
+    "other" (trained in another workspace: another STUDIO_HOME, or imported from one; `workspace`
+    names it, `exists_there` says whether its run folder is still there), "imported" (made
+    somewhere else, nothing says where its run is) or "deleted" (a run of this workspace whose
+    folder is gone). `exists` is True only for "here": the Runs page
+    shows this workspace's runs."""
     if not info.run_id:
         return None
     run_dir = ws.runs_dir / info.run_id          # run_id is a plain folder name (adapter_record)
-    if not (run_dir / "run.yaml").is_file():
-        return {"run_id": info.run_id, "exists": False, "path": str(run_dir)}
+    if (run_dir / "run.yaml").is_file():
+        return {"run_id": info.run_id, "exists": True, "where": "here", "path": str(run_dir), **_run_state(run_dir)}
+    found, other = _run_elsewhere(ws, info)
+    if found is not None:
+        return {"run_id": info.run_id, "exists": False, "where": "other", "exists_there": True,
+                "workspace": str(found.parent.parent), "path": str(found), **_run_state(found)}
+    if other is not None:
+        return {"run_id": info.run_id, "exists": False, "where": "other", "exists_there": False,
+                "workspace": str(other), "path": str(other / "runs" / info.run_id)}
+    imported = (info.studio.get("imported") or {}).get("from")
+    if imported:
+        return {"run_id": info.run_id, "exists": False, "where": "imported", "imported_from": str(imported)}
+    return {"run_id": info.run_id, "exists": False, "where": "deleted", "path": str(run_dir)}
+
+
+def _run_state(run_dir: Path) -> dict[str, Any]:
     from studio.core.runs import load_run
 
     try:
         run = load_run(run_dir)
     except (StudioError, OSError, ValueError) as exc:
-        return {"run_id": info.run_id, "exists": True, "path": str(run_dir), "status": f"unreadable ({exc})",
-                "steps": None}
-    return {"run_id": info.run_id, "exists": True, "path": str(run_dir), "status": run.status,
-            "steps": run.history.step}
+        return {"status": f"unreadable ({exc})", "steps": None}
+    return {"status": run.status, "steps": run.history.step}
+
+
+def _run_elsewhere(ws: Workspace, info: AdapterInfo) -> tuple[Path | None, Path | None]:
+    """(the run's folder in another workspace, else that workspace when only it is known).
+
+    The paths the adapter records lead there: the folder it was imported from
+    (<home>/adapters/<name>), its base model and data (the demo's live in <home>/demo/). A few
+    parents of each are looked at for runs/<run_id>/run.yaml: some stats, no walk of the disk."""
+    studio = info.studio
+    imported = (studio.get("imported") or {}).get("from")
+    base = studio.get("base_model") or {}
+    paths = [p for p in (imported, base.get("resolved_path"), base.get("name_or_path"),
+                         (studio.get("dataset") or {}).get("path")) if isinstance(p, str) and p.strip()]
+    here = _resolved(ws.home)
+    other: Path | None = None
+    for text in paths:
+        try:
+            path = Path(text).expanduser()
+            if not path.is_absolute():
+                continue
+            ancestors = list(path.parents)[:PARENTS_LOOKED_AT]
+        except (OSError, ValueError):
+            continue
+        for folder in ancestors:
+            if _resolved(folder) == here:
+                break                               # a path of this workspace says nothing of another
+            run_dir = folder / "runs" / info.run_id
+            try:
+                if (run_dir / "run.yaml").is_file():
+                    return run_dir, folder
+                if other is None and _looks_like_workspace(folder, path):
+                    other = folder
+            except OSError:
+                continue
+    return None, other
+
+
+PARENTS_LOOKED_AT = 4
+
+
+def _looks_like_workspace(folder: Path, recorded: Path) -> bool:
+    """A home the recorded path lives in: <home>/adapters/<name> or <home>/demo/..."""
+    try:
+        part = recorded.relative_to(folder).parts[0]
+    except (ValueError, IndexError):
+        return False
+    return part in ("adapters", "demo") and ((folder / "runs").is_dir() or (folder / "adapters").is_dir()
+                                              or part == "adapters")
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path
+
+
+def run_text(run: dict[str, Any] | None) -> str:
+    """The card's "Run" line (GUI and `studio adapters show`): what is true of the run's folder."""
+    if not run:
+        return ""
+    state = f"{run.get('status', '')}, {run.get('steps')} steps" if "status" in run else ""
+    where = run.get("where") or ("here" if run.get("exists") else "deleted")
+    if where == "here":
+        return f"{run['run_id']} ({state})"
+    if where == "other":
+        there = state if run.get("exists_there") else "its run folder is not there now"
+        return f"{run['run_id']}, trained in another workspace: {run.get('workspace')} ({there})"
+    if where == "imported":
+        return f"{run['run_id']} (trained before it was imported from {run.get('imported_from')}; its run is not here)"
+    return f"{run['run_id']} (its run folder was deleted from this workspace)"
 
 
 def flat_settings(info: AdapterInfo) -> dict[str, Any]:

@@ -48,6 +48,30 @@ class RunInfo:
     def name(self) -> str:
         return self.config.name if self.config else ""
 
+    @property
+    def objective(self) -> str:
+        """What the run optimised (train.objective; a run.yaml from before the field: sft)."""
+        return run_objective(self.config)
+
+    @property
+    def adapter_name(self) -> str:
+        """The name the adapter was saved under ("" until the run completed)."""
+        return str((self.history.done or {}).get("adapter_name") or "")
+
+
+def run_objective(config: RunConfig | None) -> str:
+    """The run's objective, "" when its config cannot be read."""
+    return (getattr(config.train, "objective", "") or "sft") if config else ""
+
+
+def saved_as_note(configured: str, adapter: str | None) -> str:
+    """"ticket-bot-v2 (ticket-bot was taken)" when the library gave the adapter a version suffix
+    because the name the run asked for was in use; "" when it kept its name (or has none yet).
+    The one wording of the Runs page, its list's tooltip and `studio runs show`."""
+    if adapter and configured and adapter != configured:
+        return f"{adapter} ({configured} was taken)"
+    return ""
+
 
 def worker_alive(run_dir: Path) -> bool:
     """True while a worker holds the run's lock (an OS lock: gone the moment the process dies)."""

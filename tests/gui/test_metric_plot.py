@@ -108,3 +108,25 @@ def test_run_list_updates_rows_without_reporting_a_tick(app, qtbot) -> None:  # 
     assert run_list.items[run_id].text(1) == "completed" and reported == []
     run_list.items[run_id].setCheckState(0, Qt.CheckState.Checked)
     assert reported == [[run_id]]                            # a tick still reports
+
+
+def test_a_narrow_plot_shortens_its_title_instead_of_pushing_its_curves_out(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    """pyqtgraph makes a plot at least as wide as its left axis and title: at 1024x700 the Runs
+    page's small plots are 135 px wide, and "Learning rate" pushed the plot's right part out of view."""
+    from PySide6.QtWidgets import QApplication
+
+    theme = Theme(QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat))
+    plots = [MetricPlot(theme, "Learning rate", "lr", short_title="LR"), MetricPlot(theme, "Throughput", "tokens/s")]
+    for plot in plots:
+        qtbot.addWidget(plot)
+        plot.set_series("lr", {1: 0.001, 2: 0.002})
+        plot.resize(135, 170)
+        plot.show()
+    QApplication.processEvents()
+    assert plots[0]._title_shown == "LR" and plots[1]._title_shown.endswith("…")
+    for plot in plots:
+        assert plot.plot_item.geometry().width() <= plot.plot_widget.viewport().width() + 1
+        assert plot.toolTip() == plot.title                  # the whole title on hover
+    plots[0].resize(500, 300)
+    QApplication.processEvents()
+    assert plots[0]._title_shown == "Learning rate"

@@ -113,3 +113,90 @@ def test_queue_lists_waiting_runs_from_the_workspace(app, qtbot) -> None:
     items = [page.queue.list.item(i).text() for i in range(page.queue.list.count())]
     assert items == ["gui-test-rank4  (rank 4)", "gui-test-rank16  (rank 16)"]
     assert page.queue.start.isEnabled()
+
+
+def test_the_objective_shows_only_the_settings_that_apply(app, qtbot, tmp_path: Path) -> None:
+    ctx, window = app
+    page = train_page(window, qtbot)
+
+    def shown(key: str) -> bool:
+        return page.findChild(QWidget, key).isVisibleTo(page)
+
+    assert ctx.config.get("train.objective") == "sft" and page.objective.buttons["sft"].isChecked()
+    assert not any(shown(k) for k in ("pref.beta", "pref.dpo_loss", "pref.desirable_weight", "objective-reference"))
+    sft_memory = page.findChild(QWidget, "memory-total").text()
+    page.findChild(QWidget, "objective:dpo").click()
+    assert page.findChild(QWidget, "memory-total").text() != sft_memory      # chosen + rejected per example
+    assert ctx.config.get("train.objective") == "dpo" and "--objective dpo" in page.command.command()
+    assert shown("pref.beta") and shown("pref.dpo_loss") and not shown("pref.desirable_weight")
+    assert "from the reference" in page.findChild(QWidget, "beta-meaning").text()
+    assert page.findChild(QWidget, "objective-reference").text() == "the base model (the adapter switched off)"
+    assert "pairs" in page.findChild(QWidget, "objective-data").text()
+    beta = page.findChild(QWidget, "pref.beta")
+    beta.setValue(0.125)                                 # three decimals: not rounded to 0.13
+    assert ctx.config.get("pref.beta") == 0.125 and "--beta 0.125" in page.command.command()
+
+    page.findChild(QWidget, "objective:orpo").click()
+    assert shown("pref.beta") and not shown("pref.dpo_loss")
+    assert page.objective.form.labelForField(beta).text() == "Beta (λ)"
+    assert "penalty" in page.findChild(QWidget, "beta-meaning").text()
+    assert page.findChild(QWidget, "objective-reference").text().startswith("none")
+    page.findChild(QWidget, "objective:kto").click()
+    assert shown("pref.desirable_weight") and shown("pref.undesirable_weight") and not shown("pref.dpo_loss")
+    page.findChild(QWidget, "objective:sft").click()
+    assert not shown("pref.beta") and not shown("objective-reference") and not shown("objective-data")
+
+    path = tmp_path / "kto.yaml"                         # a loaded config checks its objective
+    ctx.config.set("train.objective", "kto")
+    page.save_config_to(path)
+    ctx.config.set("train.objective", "sft")
+    assert page.load_config_from(path)
+    assert page.objective.buttons["kto"].isChecked() and shown("pref.desirable_weight")
+
+
+def test_starting_from_a_library_adapter_takes_its_shape(app, qtbot, tiny_model: Path) -> None:
+    from helpers import fake_adapter
+
+    ctx, window = app
+    page = train_page(window, qtbot)
+    record = {"name": "tickets-sft", "config": {"lora": {"rank": 4, "alpha": 8, "targets": ["q_proj", "v_proj"]}}}
+    fake_adapter(ctx.workspace.adapters_dir / "tickets-sft", base=str(tiny_model), rank=4, studio_json=record)
+    (ctx.workspace.adapters_dir / "half-written").mkdir()          # broken: cannot be started from
+    picker = page.findChild(QWidget, "train.init_adapter")
+    page.read_adapters()
+    qtbot.waitUntil(lambda: picker.count() == 2, timeout=10_000)
+    assert [picker.itemText(i) for i in range(2)] == ["fresh LoRA", "tickets-sft  (sft, rank 4)"]
+
+    picker.setCurrentIndex(1)
+    assert ctx.config.get("train.init_adapter") == "tickets-sft"
+    qtbot.waitUntil(lambda: ctx.config.get("lora.rank") == 4, timeout=5000)       # the adapter's shape
+    assert ctx.config.get("lora.targets") == ["q_proj", "v_proj"] and ctx.config.get("lora.alpha") == 8.0
+    info = inspect_model(tiny_model)
+    assert page.findChild(QWidget, "trainable-params").text() == f"{info.lora_params(['q_proj', 'v_proj'], 4):,}"
+    assert not page.findChild(QWidget, "lora.rank").isEnabled() and not page.targets.table.isEnabled()
+    assert not page.findChild(QWidget, "preset:MLP").isEnabled()
+    for note in ("lora-from-adapter", "targets-from-adapter"):
+        label = page.findChild(QWidget, note)
+        assert label.isVisibleTo(page) and "Taken from the init adapter tickets-sft" in label.text()
+    assert "--init-adapter tickets-sft" in page.command.command()
+    page.findChild(QWidget, "objective:dpo").click()
+    assert page.findChild(QWidget, "objective-reference").text() == "the adapter tickets-sft (a frozen copy)"
+
+    picker.setCurrentIndex(0)                                          # back to a fresh LoRA: editable again
+    assert ctx.config.get("train.init_adapter") == "" and page.findChild(QWidget, "lora.rank").isEnabled()
+    assert not page.findChild(QWidget, "lora-from-adapter").isVisibleTo(page) and page.targets.table.isEnabled()
+    ctx.config.set("train.init_adapter", "gone")                       # e.g. a YAML from another machine
+    assert picker.currentText() == "gone  (not in the library)"
+
+
+def test_every_objective_fits_a_laptop_screen(app, qtbot) -> None:
+    """The objective card's rows come and go with the objective: none of them may be squeezed."""
+    from test_small_screen import LAPTOP, squeezed
+
+    ctx, window = app
+    page = train_page(window, qtbot)
+    window.resize(LAPTOP)
+    for objective in ("dpo", "orpo", "kto", "sft"):
+        page.findChild(QWidget, f"objective:{objective}").click()
+        qtbot.wait(100)
+        assert window.width() <= LAPTOP.width() and squeezed(page) == [], objective

@@ -1,8 +1,8 @@
-"""Runs: every run in the workspace; for the selected one, live plots, stage, progress with ETA,
-the worker log, the answers to held-out prompts at each evaluation (Predictions), Cancel and
-Resume; tick several runs to overlay their loss curves. A run trained by another process (a
-terminal, `studio train --detach`, this app before a crash) shows live too, and Cancel stops it
-through its run folder.
+"""Runs: every run in the workspace; for the selected one, live plots, stage, progress with the
+elapsed time and a smoothed ETA, the worker log, the answers to held-out prompts at each
+evaluation (Predictions), Cancel and Resume; tick several runs to overlay their loss curves. A run
+trained by another process (a terminal, `studio train --detach`, this app before a crash) shows
+live too, and Cancel stops it through its run folder.
 
 Plots are redrawn by a 10 Hz timer and only when the selected run's history changed, so a worker
 sending hundreds of events a second costs the GUI a few redraws, not hundreds.
@@ -18,7 +18,10 @@ from PySide6.QtWidgets import QMessageBox, QSplitter, QTabWidget, QTextBrowser, 
 
 from studio.core.errors import StudioError
 from studio.core.memory import format_bytes
-from studio.core.runs import WORKER_LOG, latest_checkpoint
+from studio.core.objective_summary import describe_figures, describe_objective, last_figures_of_history, \
+    objective_of_config
+from studio.core.eta import duration_text, run_seconds
+from studio.core.runs import WORKER_LOG, latest_checkpoint, saved_as_note
 from studio.gui.app_context import AppContext
 from studio.gui.widgets.cards import card, page_header
 from studio.gui.widgets.log_view import LogView
@@ -117,6 +120,8 @@ class RunsPage(QWidget):
         if self._frame % LIST_EVERY == 0:
             self.list.refresh_rows()
             self._draw_compare()
+            if self.selected in self.ctx.runs.infos:     # elapsed and time left move between events
+                self.summary.show_time(self.ctx.runs.history(self.selected))
         if self._frame % LOG_EVERY == 0 and self.selected and self.ctx.runs.history(self.selected).status == "running":
             self.log.poll()
 
@@ -172,6 +177,7 @@ class RunsPage(QWidget):
         if info.config:
             c = info.config
             rows += [("Base model", c.model.name_or_path), ("Data", c.data.path),
+                     ("Objective", html.escape(describe_objective(objective_of_config(c)))),
                      ("LoRA", f"rank {c.lora.rank}, alpha {c.lora.alpha:g}, targets {', '.join(c.lora.targets)}"),
                      ("Training", f"lr {c.train.lr:g}, batch {c.train.batch_size} × {c.train.grad_accum}, "
                                   f"max length {c.data.max_len}")]
@@ -188,12 +194,19 @@ class RunsPage(QWidget):
             rows.append(("Notes", "<br>".join(html.escape(w) for w in history.warnings)))
         if history.best_eval_loss is not None:
             rows.append(("Best eval loss", f"{history.best_eval_loss:.4f}"))
+        if figures := describe_figures(last_figures_of_history(history)):
+            rows.append(("Preference", figures))          # last train and eval accuracy and margin
         memory = history.series["mem_bytes"]
         if memory:
             rows.append(("Peak memory", format_bytes(max(memory.values()))))
         done = history.done or {}
         if done.get("adapter"):
-            rows.append(("Adapter", str(done["adapter"])))
+            name = str(done.get("adapter_name") or "")
+            shown = saved_as_note(info.name, name) or name
+            rows.append(("Adapter", html.escape(f"{shown}: {done['adapter']}" if shown else str(done["adapter"]))))
+        seconds = run_seconds(history)
+        if seconds is not None and history.status not in ("running", "created"):
+            rows.append(("Total time", duration_text(seconds)))
         ckpt = latest_checkpoint(info.path)
         if ckpt:
             rows.append(("Last checkpoint", ckpt.name))

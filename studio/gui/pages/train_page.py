@@ -1,5 +1,5 @@
-"""Train: the base model, the adapter's shape, the training settings, what it all costs, and the
-Train button.
+"""Train: the base model, the adapter's shape, the objective (SFT, DPO, ORPO, KTO) and the adapter
+it starts from, the training settings, what it all costs, and the Train button.
 
 Everything edits the shared ConfigModel, so the figures, the memory estimate and the command
 line follow each keystroke. The model's layers come from its config.json and safetensors
@@ -20,10 +20,12 @@ from PySide6.QtWidgets import (QFileDialog, QFormLayout, QHBoxLayout, QLabel, QM
 from studio.core.config import RunConfig
 from studio.core.config_io import load_config, save_config
 from studio.core.errors import StudioError
+from studio.core.library import AdapterInfo, list_adapters
 from studio.core.memory import checkpointing_reason, estimate, inputs_from, suggest_fix
 from studio.core.model_info import ModelInfo
 from studio.core.resources import resource_path
 from studio.gui.app_context import AppContext
+from studio.gui.background import run_in_thread
 from studio.gui.resources import icon
 from studio.gui.widgets.cards import card, page_header
 from studio.gui.widgets.command_box import CommandBox
@@ -32,6 +34,7 @@ from studio.gui.widgets.launch_dialog import LaunchDialog
 from studio.gui.widgets.lora_editor import LoraEditor
 from studio.gui.widgets.memory_panel import MemoryPanel
 from studio.gui.widgets.model_picker import ModelPicker
+from studio.gui.widgets.objective_editor import ObjectiveEditor
 from studio.gui.widgets.param_figures import ParamFigures
 from studio.gui.widgets.queue_panel import QueuePanel
 from studio.gui.widgets.reflow_columns import ReflowColumns
@@ -44,7 +47,7 @@ TRAINING_FIELDS = ["train.lr", "train.scheduler", "train.warmup", "train.epochs"
                    "train.log_every", "train.seed"]
 MEMORY_KEYS = {"", "model.quant", "model.dtype", "model.attn_implementation", "lora.rank", "lora.targets",
                "lora.dora", "lora.dropout", "train.batch_size", "train.grad_checkpointing",
-               "train.auto_grad_checkpointing", "data.max_len"}
+               "train.auto_grad_checkpointing", "data.max_len", "train.objective"}
 YAML_FILTER = "Run config (*.yaml *.yml)"
 
 
@@ -97,7 +100,9 @@ class TrainPage(QWidget):
             editor = make_editor(config, key)
             form.addRow("" if key in ("train.grad_checkpointing", "train.auto_grad_checkpointing") else label(key),
                         editor)
+        self.objective = ObjectiveEditor(config)
         middle = QVBoxLayout()
+        middle.addWidget(card(self.objective, "Objective"))
         middle.addWidget(card(form, "Training"))
         middle.addStretch(1)
 
@@ -161,8 +166,22 @@ class TrainPage(QWidget):
         ctx.device_changed.connect(self.update_memory)
         ctx.data_stats_changed.connect(self.update_memory)
         ctx.runs.runs_changed.connect(self._update_button)
+        ctx.runs.run_ended.connect(lambda _run, _status: self.read_adapters())   # a new adapter to start from
         self.picker.refresh()
         self._update_button()
+        self.read_adapters()
+
+    def on_shown(self) -> None:
+        self.read_adapters()         # imported, renamed or deleted on the Library page since
+
+    def read_adapters(self) -> None:
+        """The library's adapters for "Start from", read off the GUI thread (each folder is walked)."""
+        run_in_thread(lambda: list_adapters(self.ctx.workspace.adapters_dir), self._adapters_read,
+                      lambda exc: self.ctx.status_message.emit(f"Reading the library failed: {exc}"),
+                      key="train-adapters")
+
+    def _adapters_read(self, adapters: list[AdapterInfo]) -> None:
+        self.objective.init_adapter.set_adapters(adapters)
 
     def ask_sweep(self) -> None:
         self.queue.ask_sweep()

@@ -32,8 +32,12 @@ LABELS = {
     "train.seed": "Seed", "train.log_every": "Log every (steps)", "train.eval_every": "Eval every (steps)",
     "train.save_every": "Save every (steps)", "train.keep_checkpoints": "Keep checkpoints",
     "train.early_stopping": "Early stopping (evals)", "train.sample_predictions": "Sample answers (per eval)",
+    "train.objective": "Objective", "train.init_adapter": "Start from", "pref.beta": "Beta",
+    "pref.dpo_loss": "DPO loss", "pref.desirable_weight": "Desirable weight",
+    "pref.undesirable_weight": "Undesirable weight",
 }
 TEXT_NUMBERS = {"train.lr"}          # typed, so 2e-4 works
+STEPS = {"pref.beta": 0.05, "pref.desirable_weight": 0.1, "pref.undesirable_weight": 0.1}   # about their use
 SPECIAL_ZERO = {"train.max_steps": "from epochs", "train.eval_every": "each epoch", "train.save_every": "at end",
                 "train.early_stopping": "off", "train.sample_predictions": "off"}
 
@@ -72,7 +76,9 @@ def make_editor(model: ConfigModel, key: str, parent: QWidget | None = None) -> 
         editor = QDoubleSpinBox(parent)
         low = meta.get("min") if meta.get("min") is not None else (meta.get("gt") or 0.0)
         editor.setDecimals(3 if (meta.get("max") or 10) <= 1 else 2)
-        editor.setSingleStep(0.05 if (meta.get("max") or 10) <= 1 else 1.0)
+        editor.setSingleStep(STEPS.get(key, 0.05 if (meta.get("max") or 10) <= 1 else 1.0))
+        if key in STEPS:             # beta 0.05 or 0.125 must show as typed, not rounded to 0.1
+            editor.setDecimals(3)
         editor.setRange(float(low), float(meta.get("max") or 1e6))
         editor.valueChanged.connect(lambda value: _commit(model, key, editor, value))
     else:

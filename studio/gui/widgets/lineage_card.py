@@ -14,8 +14,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy,
                                QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
-from studio.core.adapter_details import short_value
+from studio.core.adapter_details import base_model_text, run_text, short_value
 from studio.core.memory import format_bytes
+from studio.core.objective_summary import describe_figures, describe_objective, last_figures_of_metrics
 from studio.gui.theme import Theme
 from studio.gui.widgets.message_banner import MessageBanner
 from studio.gui.widgets.sparkline import Sparkline, as_points
@@ -136,7 +137,7 @@ class LineageCard(QScrollArea):
         run = card.get("run") or {}
         self.run_button.setEnabled(bool(run.get("exists")))
         self.run_button.setToolTip(f"Show run {run['run_id']} on the Runs page" if run.get("exists") else
-                                   f"The run {run['run_id']} is no longer in this workspace" if run else
+                                   f"{run_text(run)}: the Runs page shows this workspace's runs" if run else
                                    "This adapter did not come from a run in this workspace")
         self.export_button.setEnabled(not broken)
         self._fill_settings(card)
@@ -146,18 +147,21 @@ class LineageCard(QScrollArea):
         data = card.get("dataset_record") or {}
         run = card.get("run")
         metrics = {k: v for k, v in (card.get("metrics") or {}).items() if v is not None}
-        rows = [("Base model", card.get("base_model") or "-"), ("Base revision", base.get("revision") or "-"),
+        rows = [("Base model", base_model_text(card) or "-"), ("Base revision", base.get("revision") or "-"),
                 ("Base hash", base.get("hash") or "-"), ("Quantization", base.get("quant") or "-"),
                 ("Dataset", card.get("dataset") or "-"), ("Data fingerprint", data.get("fingerprint") or "-"),
                 ("LoRA", f"rank {card.get('rank')}, alpha {card.get('alpha')}, targets "
                          f"{', '.join(card.get('targets') or []) or '-'}"),
+                ("Objective", describe_objective(card.get("objective") or {"name": "sft"})),
                 ("Created", (card.get("created") or "-")[:19].replace("T", " ")),
                 ("Metrics", ", ".join(f"{k.replace('_', ' ')} {short_value(v)}" for k, v in metrics.items()) or "-"),
                 ("Size", f"{format_bytes(card.get('size_bytes') or 0)} in {len(card.get('files') or [])} files"),
                 ("Tags", ", ".join(card.get("tags") or []) or "-"), ("Notes", card.get("notes") or "-")]
+        figures = describe_figures(last_figures_of_metrics(metrics))      # the last preference accuracy, margin
+        if figures:
+            rows.insert([key for key, _ in rows].index("Objective") + 1, ("Preference", figures))
         if run:
-            rows.append(("Run", f"{run['run_id']} ({run.get('status', '')}, {run.get('steps')} steps)"
-                         if run.get("exists") else f"{run['run_id']} (the run folder was deleted)"))
+            rows.append(("Run", run_text(run)))
         if card.get("imported"):
             rows.append(("Imported from", str(card["imported"].get("from", "-"))))
         rows.append(("Folder", card.get("path") or "-"))

@@ -21,10 +21,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from studio.gui.theme import Theme
-from studio.gui.widgets.plot_style import fast_axes, pyqtgraph, style_plot
+from studio.gui.widgets.plot_style import fast_axes, fitted_title, pyqtgraph, style_plot, title_html, title_width
 
 
 def series_arrays(series: dict[int, float]) -> tuple[Any, Any]:
@@ -39,6 +40,7 @@ def series_arrays(series: dict[int, float]) -> tuple[Any, Any]:
     return steps, values
 
 
+TITLE_MARGIN = 8         # px beside the title, right of the left axis
 THIN_ABOVE = 100         # points: past this the curve is drawn with a 1-pixel pen
 HEADROOM = 0.08          # of the data's span, added on the side where the data left the view
 
@@ -57,16 +59,26 @@ def stable_range(view: tuple[float, float] | None, lo: float, hi: float, pad_lo:
 
 class MetricPlot(QWidget):
     def __init__(self, theme: Theme, title: str, unit: str = "", transform: Callable[[Any], Any] | None = None,
-                 parent: QWidget | None = None, *, zero_based: bool = False) -> None:
-        """`unit` labels the y axis (the title stays short enough to fit a narrow plot);
-        `zero_based` keeps 0 in view, so that a flat series (memory) is not magnified noise."""
+                 parent: QWidget | None = None, *, zero_based: bool = False,
+                 y_range: tuple[float, float] | None = None, legend_at: tuple[int, int] = (-8, 8),
+                 legend_from: int = 0, short_title: str = "") -> None:
+        """`unit` labels the y axis (the title stays short enough to fit a narrow plot: a longer
+        one widens the plot past its cell and is cut off); `zero_based` keeps 0 in view, so that a
+        flat series (memory) is not magnified noise; `y_range` fixes the y axis (a share: 0-1),
+        widened only if a value falls outside it; `legend_at` is pyqtgraph's legend offset
+        (negative: from the right or bottom), a corner the curves usually leave free; below
+        `legend_from` pixels of width or height the legend is hidden (it would cover the curves;
+        the colours stay the same, and the tooltip names them); `short_title` is shown when the
+        title does not fit (it is shortened with an ellipsis otherwise)."""
         super().__init__(parent)
         pg = pyqtgraph()
         self.theme = theme
         self.title = title
+        self.short_title = short_title
         self.unit = unit
         self.transform = transform
         self.zero_based = zero_based
+        self.y_range = y_range
         self._empty: bool | None = None          # what _show_empty last showed
         self.curves: dict[str, Any] = {}
         self.x_end: float | None = None          # the step the x axis reaches (a live run's last step)
@@ -85,8 +97,9 @@ class MetricPlot(QWidget):
             axis = self.plot_item.getAxis(name)
             axis.enableAutoSIPrefix(False)
             axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self.plot_item.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self.plot_item.addLegend(offset=legend_at, labelTextSize="8pt")
         self.plot_item.legend.setVisible(False)
+        self.legend_from = legend_from
         self.empty_note = pg.TextItem("no data yet", anchor=(0.5, 0.5))
         self.plot_item.addItem(self.empty_note, ignoreBounds=True)
         layout = QVBoxLayout(self)
@@ -98,6 +111,10 @@ class MetricPlot(QWidget):
     def restyle(self) -> None:
         pg = pyqtgraph()
         style_plot(self.plot_widget, self.theme, title=self.title, left=self.unit, bottom="step")
+        self._title_shown = self.title
+        rendered = self.plot_item.titleLabel.itemRect().width()      # pyqtgraph's HTML, wider than metrics
+        self._title_scale = title_width(self.title) / rendered if rendered > 0 else 1.0
+        self._fit_title()
         self.empty_note.setColor(self.theme.colors()["muted"])
         self._empty = None
         self._show_empty(not any(b is not None for b in self._bounds.values()))
@@ -109,15 +126,21 @@ class MetricPlot(QWidget):
                 curve.setSymbolBrush(color)
                 curve.setSymbolPen(color)
 
-    def curve(self, name: str, dashed: bool = False, points: bool = False) -> Any:
+    def curve(self, name: str, dashed: bool = False, points: bool = False, slot: int | None = None,
+              legend: bool = True) -> Any:
+        """The curve called `name`, made on first use in colour `slot` of the palette (a fixed
+        colour: chosen green, rejected red), else in the first colour no other curve uses; without
+        `legend` it has no legend entry (a dashed eval twin of a curve the legend names)."""
         if name not in self.curves:
             pg = pyqtgraph()
             palette = self.theme.series()
             used = {c.opts["_slot"] for c in self.curves.values()}
-            slot = next(i for i in range(len(self.curves) + 1) if i not in used)     # the first free colour
+            if slot is None:
+                slot = next(i for i in range(len(self.curves) + 1) if i not in used)     # the first free colour
             color = palette[slot % len(palette)]
             style = pg.QtCore.Qt.PenStyle.DashLine if dashed else pg.QtCore.Qt.PenStyle.SolidLine
-            item = self.plot_widget.plot([], [], name=name, pen=pg.mkPen(color, width=2, style=style),
+            item = self.plot_widget.plot([], [], name=name if legend else None,
+                                         pen=pg.mkPen(color, width=2, style=style),
                                          symbol="o" if points else None, symbolSize=6, symbolBrush=color,
                                          symbolPen=color, skipFiniteCheck=True)
             item.opts["_style"] = style
@@ -125,14 +148,15 @@ class MetricPlot(QWidget):
             item.setDownsampling(auto=True, method="peak")
             item.setClipToView(True)
             self.curves[name] = item
-            self.plot_item.legend.setVisible(len(self.curves) > 1)
+            self._show_legend()
         return self.curves[name]
 
-    def set_series(self, name: str, series: dict[int, float], dashed: bool = False, points: bool = False) -> None:
+    def set_series(self, name: str, series: dict[int, float], dashed: bool = False, points: bool = False,
+                   slot: int | None = None, legend: bool = True) -> None:
         steps, values = series_arrays(series)
         if self.transform is not None and len(values):
             values = self.transform(values)
-        curve = self.curve(name, dashed, points)
+        curve = self.curve(name, dashed, points, slot, legend)
         width = 1 if len(steps) > THIN_ABOVE else 2
         if curve.opts.get("_width", 2) != width:
             curve.opts["_width"] = width
@@ -159,7 +183,12 @@ class MetricPlot(QWidget):
             y_lo = min(0.0, y_lo)
         old = None if force else self._view
         x = (x_lo, x_hi) if self.x_end is not None else stable_range(old and old[0], x_lo, x_hi, pad_lo=False)
-        view = (x, stable_range(old and old[1], y_lo, y_hi))
+        if self.y_range is not None:       # fixed, with a margin so that points on 0 and 1 show whole
+            lo, hi = min(self.y_range[0], y_lo), max(self.y_range[1], y_hi)
+            y = (lo - 0.04 * (hi - lo), hi + 0.04 * (hi - lo))
+        else:
+            y = stable_range(old and old[1], y_lo, y_hi)
+        view = (x, y)
         if view != self._view:
             self._view = view
             self.plot_item.setRange(xRange=view[0], yRange=view[1], padding=0)
@@ -193,7 +222,32 @@ class MetricPlot(QWidget):
             self._bounds.pop(name, None)
             self.plot_item.legend.removeItem(curve)
             self.plot_widget.removeItem(curve)
-        self.plot_item.legend.setVisible(len(self.curves) > 1)
+        self._show_legend()
+
+    def _show_legend(self) -> None:
+        """The legend when it names more than one curve and the plot is wide enough for it."""
+        shown = len(self.plot_item.legend.items) > 1 and min(self.width(), self.height()) >= self.legend_from
+        if shown != self.plot_item.legend.isVisible():
+            self.plot_item.legend.setVisible(shown)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit_title()
+        if self.legend_from:
+            self._show_legend()
+
+    def _fit_title(self) -> None:
+        """The title shortened to the plot's width (set again only when that changes it)."""
+        axis = self.plot_item.getAxis("left")           # what it needs, which may be more than it has now
+        room = self.width() - max(axis.width(), axis.effectiveSizeHint(Qt.SizeHint.MinimumSize).width()) - TITLE_MARGIN
+        text = fitted_title(self.title, room * self._title_scale)
+        if text != self.title and self.short_title:
+            text = fitted_title(self.short_title, room * self._title_scale)
+        if text != self._title_shown:
+            self._title_shown = text
+            self.plot_item.setTitle(title_html(self.theme, text))
+            if text != self.title and not self.toolTip():
+                self.setToolTip(self.title)          # the whole title on hover
 
     def clear_curves(self) -> None:
         """Empty every curve (kept for the next run), follow the data again."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontMetrics
 
 from studio.gui.theme import Theme
@@ -74,7 +75,7 @@ def style_plot(widget: Any, theme: Theme, title: str = "", left: str = "", botto
     # (every tick level, translucent) made showing the Runs page's five plots 19 ms instead of 6.
     item.showGrid(x=True, y=True, alpha=1.0)
     if title:
-        item.setTitle(f"<span style='color:{colors['plot_fg']};font-size:9.5pt;font-weight:600'>{title}</span>")
+        item.setTitle(title_html(theme, title))
     if left:
         item.setLabel("left", left, color=colors["plot_fg"])
     else:   # room for labels such as 0.0002 or 13500: pyqtgraph dropped the ones wider than its first guess
@@ -85,3 +86,30 @@ def style_plot(widget: Any, theme: Theme, title: str = "", left: str = "", botto
         item.legend.setLabelTextColor(colors["plot_fg"])
         item.legend.setBrush(pg.mkBrush(colors["plot_bg"] + "cc"))
         item.legend.setPen(pg.mkPen(colors["grid"]))
+
+
+TITLE_POINTS = 9.5
+
+
+def title_html(theme: Theme, text: str) -> str:
+    return f"<span style='color:{theme.colors()['plot_fg']};font-size:{TITLE_POINTS}pt;font-weight:600'>{text}</span>"
+
+
+def title_width(text: str) -> float:
+    """`text`'s width in the title font, as QFontMetrics measures it (pyqtgraph's HTML label
+    renders wider: MetricPlot scales by the ratio it measured on its own title)."""
+    return float(_title_metrics().horizontalAdvance(text))
+
+
+def fitted_title(text: str, width: float) -> str:
+    """The title, shortened with an ellipsis to `width` (in title_width's units): pyqtgraph makes
+    a plot at least as wide as its title plus its left axis, so a title wider than that pushed
+    the plot's right part (axis and curves) out of its cell on a 1024-pixel screen."""
+    return _title_metrics().elidedText(text, Qt.TextElideMode.ElideRight, max(int(width), 0))
+
+
+def _title_metrics() -> QFontMetrics:
+    font = QFont()
+    font.setPointSizeF(TITLE_POINTS)
+    font.setWeight(QFont.Weight.DemiBold)
+    return QFontMetrics(font)

@@ -1,6 +1,8 @@
 """The runs in the workspace, newest first, with what tells them apart: name, status, start time,
-duration, base model, rank, best eval loss and last loss; sortable by any column; tick runs to
-overlay their loss curves. A run trained by a process other than this app says so in its tooltip."""
+duration, base model, rank, objective, best eval loss and last loss; sortable by any column; tick
+runs to overlay their loss curves. A run trained by a process other than this app says so in its
+tooltip; a run whose adapter got a version suffix (the name was taken) shows the saved name with
+"(<name> was taken)" in its tooltip and in the summary above the plots."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
+from studio.core.eta import duration_text, run_seconds
 from studio.core.run_history import RunHistory
+from studio.core.runs import run_objective, saved_as_note
 from studio.gui.run_manager import RunManager
 from studio.gui.theme import Theme
 
@@ -19,7 +23,7 @@ STATUS_TEXT = {"created": "starting", "running": "running", "completed": "comple
                "failed": "failed"}
 ROW_KEY = Qt.ItemDataRole.UserRole + 1       # what a row shows, to skip rows that did not change
 ELSEWHERE = "trained by another process (a terminal, a detached run, an earlier app); Cancel still stops it"
-COLUMNS = ["Run", "Status", "Started", "Time", "Base", "Rank", "Best eval", "Loss"]
+COLUMNS = ["Run", "Status", "Started", "Time", "Base", "Rank", "Objective", "Best eval", "Loss"]
 NAME_WIDTH = 170
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2     # the value a column sorts by, when it is not its text
 STATUS_COLOR = {"running": "accent", "completed": "good", "cancelled": "warn", "failed": "bad", "created": "muted"}
@@ -97,8 +101,8 @@ class RunList(QTreeWidget):
                 base = Path(config.model.name_or_path.rstrip("/\\")).name if config else ""
                 rank = str(config.lora.rank) if config else ""
                 best = history.best_eval_loss
-                cells = [name, status, short_start(history), duration_text(history), base, rank,
-                         f"{best:.4f}" if best is not None else "", loss_text]
+                cells = [name, status, short_start(history), duration_text(run_seconds(history)), base, rank,
+                         run_objective(config), f"{best:.4f}" if best is not None else "", loss_text]
                 key = "\x1f".join([*cells, steps, color, started, where])
                 if item.data(0, ROW_KEY) == key:
                     continue
@@ -112,8 +116,8 @@ class RunList(QTreeWidget):
                                       (COLUMNS.index("Loss"), loss if loss is not None else float("inf"))):
                     item.setData(column, SORT_ROLE, value)
                 adapter = (history.done or {}).get("adapter_name")
-                renamed = (f"saved as {adapter}: the name {config.name} was taken"
-                           if adapter and config and adapter != config.name else "")
+                renamed = saved_as_note(config.name, adapter) if config else ""
+                renamed = f"saved as {renamed}" if renamed else ""
                 item.setToolTip(0, "\n".join(filter(None, (name, run_id, started, steps, renamed, where))))
                 item.setToolTip(1, where)
                 item.setToolTip(COLUMNS.index("Base"), config.model.name_or_path if config else "")
@@ -165,22 +169,6 @@ def short_start(history: RunHistory) -> str:
     started = time.localtime(history.started)
     same_day = time.strftime("%Y%m%d", started) == time.strftime("%Y%m%d")
     return time.strftime("%H:%M" if same_day else "%b %d %H:%M", started)
-
-
-def run_seconds(history: RunHistory) -> float | None:
-    if not history.started:
-        return None
-    end = history.ended if history.ended else (time.time() if history.status == "running" else None)
-    return max(0.0, end - history.started) if end else None
-
-
-def duration_text(history: RunHistory) -> str:
-    seconds = run_seconds(history)
-    if seconds is None:
-        return ""
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 def started_text(history: RunHistory) -> str:

@@ -1,12 +1,20 @@
-"""The head of the selected run: name, status, stage, progress with ETA, Cancel and Resume, and
-what went wrong in plain words when the run failed."""
+"""The head of the selected run: name, status, stage (once done, the name the adapter was saved
+under, with "(<name> was taken)" when the library added a version suffix), progress, the elapsed
+time next to a smoothed ETA (core/eta.py), Cancel and Resume, and what went wrong in plain words
+when the run failed.
+
+The time label is beside the bar, not drawn in it: at 1024x700 a bar's text overlapped its
+chunk. It counts down between progress events (`show_time`, called by the page's frame timer),
+so a long evaluation does not freeze it."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
+from studio.core.eta import left_text, time_text
 from studio.core.run_history import RunHistory
+from studio.core.runs import saved_as_note
 from studio.gui.widgets.message_banner import MessageBanner
 
 STAGES = {"import": "Starting the worker", "load_data": "Reading the data", "download": "Downloading the model",
@@ -24,14 +32,8 @@ FAILURES = {
 
 
 def eta_text(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds} s left"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s left"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min left"
+    """The time left as the status bar says it: the same words as the Runs page and the CLI."""
+    return left_text(seconds)
 
 
 class RunSummary(QWidget):
@@ -49,8 +51,15 @@ class RunSummary(QWidget):
         self.stage = QLabel()
         self.stage.setObjectName("run-stage")
         self.stage.setProperty("role", "muted")
+        self.stage.setWordWrap(True)           # a long outcome wraps rather than squeezing the bar
+        self.stage.setMinimumWidth(120)
         self.progress = QProgressBar()
         self.progress.setObjectName("run-progress")
+        # Wide enough for its own text at any size ("step 12,345 of 12,345"), never cut.
+        self.progress.setMinimumWidth(self.progress.fontMetrics().horizontalAdvance("step 00,000 of 00,000") + 32)
+        self.timing = QLabel()
+        self.timing.setObjectName("run-time")
+        self.timing.setProperty("role", "muted")
         self.cancel = QPushButton("Cancel")
         self.cancel.setObjectName("cancel-run")
         self.cancel.setToolTip("Save a checkpoint and stop (click again to stop at once)")
@@ -67,8 +76,9 @@ class RunSummary(QWidget):
         top.addWidget(self.cancel)
         top.addWidget(self.resume)
         line = QHBoxLayout()
-        line.addWidget(self.stage, 1)
+        line.addWidget(self.stage, 3)
         line.addWidget(self.progress, 2)
+        line.addWidget(self.timing)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
@@ -83,23 +93,31 @@ class RunSummary(QWidget):
             self.badge.setProperty("status", status)
             self.badge.style().unpolish(self.badge)
             self.badge.style().polish(self.badge)
-        self.stage.setText(self.stage_text(history))
+        self.stage.setText(self.stage_text(history, name))
         if history.max_steps:
             self.progress.setRange(0, history.max_steps)
             self.progress.setValue(history.step)
-            self.progress.setFormat(f"step {history.step:,} of {history.max_steps:,}   {eta_text(history.eta_s)}"
-                                    if history.status == "running" else f"step {history.step:,} of {history.max_steps:,}")
+            self.progress.setFormat(f"step {history.step:,} of {history.max_steps:,}")
         else:
             self.progress.setRange(0, 0 if history.status == "running" else 1)
             self.progress.setFormat("")
+        self.show_time(history)
         self.cancel.setEnabled(can_cancel)
         self.resume.setEnabled(can_resume)
         self._show_outcome(history, can_resume)
 
-    def stage_text(self, history: RunHistory) -> str:
+    def show_time(self, history: RunHistory) -> None:
+        """"elapsed 3m 12s · about 1m 40s left" while it runs, "took 4m 05s" once it ended."""
+        text = time_text(history)
+        if self.timing.text() != text:
+            self.timing.setText(text)
+
+    def stage_text(self, history: RunHistory, configured: str = "") -> str:
+        """What the run is doing; `configured` is the adapter name the run asked for."""
         if history.status == "completed":
             done = history.done or {}
-            return f"Adapter saved to the library as {done.get('adapter_name', '?')}"
+            name = done.get("adapter_name", "?")
+            return f"Adapter saved to the library as {saved_as_note(configured, name) or name}"
         if history.status == "cancelled":
             return "Cancelled; a checkpoint was saved, so the run can be resumed"
         if history.status == "failed":

@@ -46,6 +46,11 @@ class TargetModules(QWidget):
         self.note = QLabel()
         self.note.setProperty("role", "muted")
         self.note.setWordWrap(True)
+        self.from_adapter = QLabel()        # shown while the run starts from a library adapter
+        self.from_adapter.setObjectName("targets-from-adapter")
+        self.from_adapter.setWordWrap(True)
+        self.from_adapter.hide()
+        self.presets: list[QPushButton] = []
         presets = QHBoxLayout()
         presets.setContentsMargins(0, 0, 0, 0)
         for text, names in (("Attention", ATTENTION), ("MLP", MLP), ("All linear", None)):
@@ -55,13 +60,16 @@ class TargetModules(QWidget):
                                           f"the {text.lower()} layers only"))
             button.clicked.connect(lambda _c=False, n=names: self.apply_preset(n))
             presets.addWidget(button)
+            self.presets.append(button)
         presets.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.from_adapter)
         layout.addLayout(presets)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.note)
         model.changed.connect(self._config_changed)
+        self._show_source()
 
     def set_model_info(self, info: ModelInfo | None, problem: str = "") -> None:
         self.info = info
@@ -96,6 +104,18 @@ class TargetModules(QWidget):
     def _config_changed(self, key: str) -> None:
         if key in ("", "lora.targets", "lora.rank", "lora.dora"):
             self._rebuild()
+        if key in ("", "train.init_adapter"):
+            self._show_source()
+
+    def _show_source(self) -> None:
+        """A run that starts from a library adapter keeps that adapter's targets: not editable here."""
+        name = str(self.model.get("train.init_adapter") or "")
+        self.from_adapter.setText(f"Taken from the init adapter {name}: it keeps the layers it was trained on."
+                                  if name else "")
+        self.from_adapter.setVisible(bool(name))
+        self.table.setEnabled(not name)
+        for button in self.presets:
+            button.setEnabled(not name)
 
     def _rebuild(self) -> None:
         self.table.blockSignals(True)
