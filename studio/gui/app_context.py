@@ -23,6 +23,7 @@ class AppContext(QObject):
     show_page = Signal(str)          # a page's title: switch to it
     status_message = Signal(str)
     data_stats_changed = Signal()
+    demo_model_changed = Signal()    # demo_model_state moved (the first launch builds the demo base)
 
     def __init__(self, workspace: Workspace, settings: QSettings) -> None:
         super().__init__()
@@ -33,6 +34,13 @@ class AppContext(QObject):
         self.runs = RunManager(workspace, self)
         self.device: DeviceInfo | None = None
         self.longest_example: int | None = None      # tokens, from the Data page's preview
+        # "building" while a worker builds the demo base model, "failed" if that failed, else "":
+        # the pages say so instead of "not downloaded" (core/model_presence.py).
+        self.demo_model_state = ""
+
+    def set_demo_model_state(self, state: str) -> None:
+        self.demo_model_state = state
+        self.demo_model_changed.emit()
 
     def set_longest_example(self, tokens: int | None) -> None:
         self.longest_example = tokens

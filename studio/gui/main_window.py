@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem
                                QStackedWidget, QWidget)
 
 from studio import __version__
+from studio.core.model_presence import BUILDING, FAILED
 from studio.gui.app_context import AppContext
 from studio.gui.pages import page_classes
 from studio.gui.resources import icon
@@ -62,6 +63,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.run_label, 1)
         self.statusBar().addPermanentWidget(self.home_label)
         ctx.device_changed.connect(self._show_device)
+        ctx.demo_model_changed.connect(self._show_demo_model)
         ctx.status_message.connect(self._status_message)
         ctx.show_page.connect(self.show_page)
         self._status_run: str | None = None
@@ -216,6 +218,17 @@ class MainWindow(QMainWindow):
         if history.eta_s:
             text += f", {eta_text(history.eta_s)}"
         self.run_label.setText(text)
+
+    def _show_demo_model(self) -> None:
+        """The first launch builds the demo base model: said for as long as it takes (a status
+        message goes after 8 s, and the build can take longer while torch is imported)."""
+        if self._status_run is not None:
+            return                                    # a run's progress has the label
+        state = self.ctx.demo_model_state
+        self.run_label.setText(
+            "Building the demo base model (only on the first launch)…" if state == BUILDING else
+            "The demo base model could not be built: restart the app to try again, or run `studio demo`"
+            if state == FAILED else "")
 
     def _status_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)

@@ -26,6 +26,7 @@ from studio.core.datasets import ImportReport, describe_turns, eval_overlap, imp
 from studio.core.datasets.records import describe_layouts
 from studio.core.errors import StudioError
 from studio.core.model_info import find_model_folder
+from studio.core.model_presence import missing_model_text
 from studio.gui.app_context import AppContext
 from studio.gui.background import run_in_thread
 from studio.gui.widgets.field_editor import make_editor
@@ -293,8 +294,7 @@ class DataPage(QWidget):
         self._preview_stale = False
         model = config.model.name_or_path
         if not model or find_model_folder(model, config.model.revision) is None:
-            message = ("Choose a base model on the Train page to see token lengths." if not model else
-                       f"{model} is not downloaded yet: download it on the Train page to see token lengths.")
+            message = missing_model_text(model, self.ctx.demo_dir, self.ctx.demo_model_state, "token lengths")
             self.histogram.set_message(message)
             self.masks.clear(message)
             self.pairs.clear_lengths(message[0].lower() + message[1:])

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPro
 from studio.core.errors import StudioError
 from studio.core.memory import format_bytes
 from studio.core.model_info import ModelInfo, find_model_folder, inspect_model, looks_like_path
+from studio.core.model_presence import is_demo_base, missing_model_text
 from studio.gui.app_context import AppContext
 from studio.gui.background import run_in_thread
 from studio.gui.worker_task import WorkerTask
@@ -110,6 +111,12 @@ class ModelPicker(QWidget):
         if not name:
             self.info.setText("Choose a model folder or type a hub id.")
             self.inspected.emit(None, "no model chosen")
+            return
+        if is_demo_base(name, self.ctx.demo_dir) and not (Path(name) / "config.json").is_file():
+            text = missing_model_text(name, self.ctx.demo_dir, self.ctx.demo_model_state,
+                                      "its layers and the memory it needs", where="")
+            self.info.setText(text)            # being built on the first launch: nothing to download
+            self.inspected.emit(None, text)
             return
         self.info.setText("Reading the model's layers…")
         run_in_thread(lambda: inspect_choice(name, revision), lambda info: self._show(name, info),
