@@ -154,6 +154,16 @@ def test_chat_and_compare_commands(copy_home: Path, tmp_path: Path, held_out: li
     saved = json.loads((tmp_path / "conv.json").read_text())
     assert saved["columns"]["b"]["messages"][-1] == {"role": "assistant", "content": item.expected}
 
+    # without --system: the one the adapter was trained with (recorded in its studio.json)
+    result = studio("chat", "--b", DEMO, "--prompt", item.text, "--max-new-tokens", "12", "--json", home=copy_home)
+    assert result.returncode == 0, result.stderr
+    out = last_json(result.stdout)
+    assert out["system"] == SYSTEM and "600 of 600 training examples" in out["system_from"]
+    assert out["b"]["text"] == item.expected
+    result = studio("chat", "--b", DEMO, "--prompt", item.text, "--max-new-tokens", "12", "--system", "", "--json",
+                    home=copy_home)
+    assert result.returncode == 0 and last_json(result.stdout)["system"] == ""        # none, on purpose
+
     csv_out, jsonl_out = tmp_path / "table.csv", tmp_path / "table.jsonl"
     result = studio("compare", "--b", DEMO, "--limit", "10", "--max-new-tokens", "12", "--out", str(csv_out),
                     "--out", str(jsonl_out), "--json", home=copy_home)

@@ -7,6 +7,9 @@ With --prompt it answers once and exits (for scripts and tests; --json prints on
 Without it, it is a multi-turn chat in the terminal: type a message; /regen asks the last turn
 again (with the next seed), /save FILE writes the conversation, /quit ends. Ctrl-C stops an
 answer in progress. --model may be left out when the adapters record their base model.
+
+Without --system, both slots get the system prompt the adapter was trained with, when its
+studio.json records one (the same prefill as the Chat page); --system "" sends none.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from studio.core.chat_client import ChatClient
 from studio.core.chat_protocol import Sampling
 from studio.core.conversation import Conversation
 from studio.core.errors import StudioError
+from studio.core.slots import BASE, SystemPrefill, resolve_slot, spec_system_prompt, system_prefill
 from studio.core.votes import blind_order, record_vote
+from studio.core.workspace import Workspace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--save", type=Path, metavar="FILE", help="save the conversation (.json or .md) at the end")
     parser.add_argument("--blind", action="store_true", help="hide which slot is which; vote after each answer "
                         "(recorded in the workspace, see `studio votes`)")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, system=None)        # None: the adapter's own, see trained_system()
 
 
 def add_slot_options(parser: argparse.ArgumentParser, max_new_tokens: int = 256) -> None:
@@ -44,7 +49,8 @@ def add_slot_options(parser: argparse.ArgumentParser, max_new_tokens: int = 256)
     parser.add_argument("--a", dest="spec_a", default="base", metavar="SPEC", help="slot A: base, an adapter name, "
                         "an adapter or checkpoint folder, or run:RUN[@STEP] (default: base)")
     parser.add_argument("--b", dest="spec_b", default=None, metavar="SPEC", help="slot B (same forms as --a)")
-    parser.add_argument("--system", default="", help="system prompt for both slots")
+    parser.add_argument("--system", default="", help="system prompt for both slots (studio chat: by default the one "
+                        "the adapter was trained with, when it is recorded; --system '' for none)")
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default), higher = more varied")
     parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling: keep the smallest set of tokens "
                         "whose probability adds up to P (default 1 = off)")
@@ -101,8 +107,13 @@ def run(args: argparse.Namespace) -> int:
     if args.prompt is None and (args.json or not sys.stdin.isatty()):
         raise StudioError("no --prompt given and there is no terminal to chat in",
                           hint="pass --prompt TEXT (scripts), or run without --json in a terminal")
+    prefill = trained_system(workspace(args), specs) if args.system is None else None
+    system = prefill.text if prefill is not None else (args.system or "")
+    if prefill is not None and not args.json:
+        print(f"System prompt {prefill.note} (--system to change it, --system '' for none):\n  "
+              + prefill.text.replace("\n", "\n  "), file=sys.stderr)
     client, loaded = open_client(args, specs, quiet=args.json)
-    conversation = Conversation.ab(specs["a"], specs.get("b", ""), system=args.system, sampling=sampling,
+    conversation = Conversation.ab(specs["a"], specs.get("b", ""), system=system, sampling=sampling,
                                    base_model=str(loaded.get("base") or ""), blind=args.blind)
     if len(specs) == 1:
         del conversation.columns["b"]
@@ -119,12 +130,27 @@ def run(args: argparse.Namespace) -> int:
             if args.save:
                 conversation.save(args.save)
             if args.json:
-                print_json(json_result(conversation, answers, loaded, client))
+                print_json(json_result(conversation, answers, loaded, client)
+                           | {"system_from": prefill.explanation if prefill else ("--system" if system else None)})
             return 0
         interactive(args, client, conversation, sampling)
     finally:
         client.close()
     return 0
+
+
+def trained_system(ws: Workspace, specs: dict[str, str]) -> SystemPrefill | None:
+    """The system prompt the slots' adapters were trained with (file reads only; a spec that
+    cannot be resolved is left to the worker, which says why when it loads)."""
+    offers = []
+    for spec in specs.values():
+        try:
+            slot = resolve_slot(spec, ws)
+        except (StudioError, OSError):
+            continue
+        if slot.kind != BASE:
+            offers.append((slot.label, spec_system_prompt(slot, ws)))
+    return system_prefill(offers)
 
 
 def titles_of(conversation: Conversation) -> dict[str, str]:

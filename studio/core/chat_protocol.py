@@ -8,8 +8,11 @@ Commands (parent -> `python -m studio.engine chat`):
               drops adapters no slot uses any more. Answered by `loaded` (or `error`).
     generate  {id, slots: [{slot, messages | prompt}], system, sampling}
               every listed slot answers the same turn; the streams advance together, a few tokens
-              each in turn. Answered by `token` {id, slot, text} events, then one `generated`
-              {id, slot, text, tokens, tokens_per_s, finish_reason, ...} per slot.
+              each in turn. Answered by `token` {id, slot, text} events and one `generated`
+              {id, slot, text, tokens, tokens_per_s, finish_reason, prompt_s, first_token_s,
+              wall_s, ...} per slot, sent as soon as that slot's answer ends (a short answer is
+              reported while the other slot still streams). tokens_per_s is the slot's own decode
+              rate: neither the other slot's turns nor the prompt's pass (prompt_s) are in it.
     stop      {id, slot?}    end a generation early (finish_reason "stopped")
     unload    {}             free the model (the worker stays up)
     shutdown  {}             exit after the current token

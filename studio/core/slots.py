@@ -10,6 +10,8 @@ A slot spec is one of
 
 Resolution reads files only (no torch), so the GUI can check a spec as it is typed and the CLI
 can find the base model to load from the adapters' own records when --model is not given.
+The same reads give the system prompt an adapter was trained with (`system_prefill`), which the
+Chat page and `studio chat` offer when the user gives none.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.adapter_compat import claimed_base
-from studio.core.errors import ModelError, WorkspaceError
-from studio.core.library import ADAPTER_CONFIG, ADAPTER_WEIGHTS, PICKLE_WEIGHTS, find_adapter, folder_chat_template
+from studio.core.datasets.system_prompts import SETTING, TrainedSystemPrompt, recorded_system_prompt
+from studio.core.errors import ModelError, StudioError, WorkspaceError
+from studio.core.library import ADAPTER_CONFIG, ADAPTER_WEIGHTS, PICKLE_WEIGHTS, STUDIO_JSON, find_adapter, \
+    folder_chat_template
 from studio.core.model_info import find_model_folder
 from studio.core.runs import CHECKPOINTS, COMPLETE_MARK, checkpoints
 from studio.core.workspace import Workspace
@@ -144,9 +148,16 @@ class SlotChoice:
     """One entry of the GUI's slot menus: what to send as the spec and how to show it."""
 
     spec: str
-    text: str
-    kind: str                        # base, library or checkpoint
+    text: str                        # the menu's text (long ones are elided in the middle)
+    kind: str                        # base, library, checkpoint, or folder (a folder or spec given by hand)
     base_model: str = ""
+    detail: str = ""                 # the tooltip: full name, base model, when it was trained
+    system_prompt: TrainedSystemPrompt | None = None
+    label: str = ""                  # the adapter's name, for "from NAME's training data"
+
+    @property
+    def name(self) -> str:
+        return self.label or self.text
 
 
 def slot_choices(ws: Workspace) -> list[SlotChoice]:
@@ -156,15 +167,129 @@ def slot_choices(ws: Workspace) -> list[SlotChoice]:
     from studio.core.library import list_adapters
     from studio.core.runs import list_runs
 
-    choices = [SlotChoice(BASE, "Base model alone", BASE)]
+    choices = [SlotChoice(BASE, "Base model alone", BASE, detail="The base model without any adapter: what "
+                          "training started from")]
+    by_name: dict[str, SlotChoice] = {}
     for info in list_adapters(ws.adapters_dir):
-        if not info.broken and not info.name.startswith("."):
-            choices.append(SlotChoice(info.name, info.name, "library", info.base_model))
+        if info.broken or info.name.startswith("."):
+            continue
+        steps = (info.studio.get("metrics") or {}).get("steps")
+        when = short_date(info.created)
+        text = " · ".join(p for p in (info.name, short_model(info.base_model), when) if p)
+        detail = "\n".join(p for p in (
+            info.name, f"Base model: {info.base_model or 'not recorded'}",
+            f"Trained {when}" + (f", {steps:,} steps" if isinstance(steps, int) else "") if when else "",
+            f"Final train loss {info.final_loss:.4g}" if info.final_loss is not None else "") if p)
+        choice = SlotChoice(info.name, text, "library", info.base_model, detail,
+                            recorded_system_prompt(info.studio), info.name)
+        by_name[info.name] = choice
+        choices.append(choice)
     for run in reversed(list_runs(ws.runs_dir)):
         base = run.config.model.name_or_path if run.config else ""
         live = " (training)" if run.status == "running" else ""
-        for folder in reversed(checkpoints(run.path)):
+        name = run.name or run.run_id
+        prompt = run_system_prompt(run.config, by_name.get(run.adapter_name))
+        found = checkpoints(run.path)
+        if live and found:
+            choices.append(SlotChoice(f"run:{run.run_id}", f"{name} · latest checkpoint{live}", "checkpoint", base,
+                                      f"The newest complete checkpoint of run {run.run_id} when you press Load\n"
+                                      f"Base model: {base or 'not recorded'}", prompt, name))
+        for folder in reversed(found):
             step = folder.name.split("-", 1)[1]
-            choices.append(SlotChoice(f"run:{run.run_id}@{step}", f"{run.name or run.run_id} @ step {step}{live}",
-                                      "checkpoint", base))
+            choices.append(SlotChoice(f"run:{run.run_id}@{step}", f"{name} @ step {step}{live}", "checkpoint", base,
+                                      f"Run {run.run_id}, checkpoint at step {step}{live}\n"
+                                      f"Base model: {base or 'not recorded'}\n{folder}", prompt, name))
     return choices
+
+
+def short_model(name: str) -> str:
+    """The last part of a model path or hub id: "base-model" for /home/me/demo/base-model."""
+    return name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] if name else ""
+
+
+def short_date(created: str) -> str:
+    """"2026-01-31 14:02" in local time from studio.json's ISO timestamp; "" when there is none."""
+    import datetime as dt
+
+    try:
+        when = dt.datetime.fromisoformat(created)
+    except (TypeError, ValueError):
+        return ""
+    if when.tzinfo is not None:
+        when = when.astimezone()
+    return when.strftime("%Y-%m-%d %H:%M")
+
+
+def run_system_prompt(config: Any, adapter: SlotChoice | None = None) -> TrainedSystemPrompt | None:
+    """A run checkpoint's system prompt: what its finished adapter recorded, else its
+    data.system_prompt setting (the training records themselves are not read here)."""
+    if adapter is not None and adapter.system_prompt is not None:
+        return adapter.system_prompt
+    setting = getattr(getattr(config, "data", None), "system_prompt", "") if config is not None else ""
+    return TrainedSystemPrompt(setting, SETTING) if isinstance(setting, str) and setting.strip() else None
+
+
+def spec_system_prompt(spec: SlotSpec, ws: Workspace) -> TrainedSystemPrompt | None:
+    """The system prompt the adapter of a resolved slot was trained with, when it is known."""
+    if spec.is_base or spec.path is None:
+        return None
+    if spec.kind == "checkpoint":
+        from studio.core.runs import load_run
+
+        run_dir = spec.path.parent.parent
+        try:
+            run = load_run(run_dir)
+        except (OSError, StudioError):
+            return None
+        adapter = None
+        if run.adapter_name:
+            try:
+                info = find_adapter(ws.adapters_dir, run.adapter_name)
+                adapter = SlotChoice(info.name, info.name, "library", system_prompt=recorded_system_prompt(info.studio))
+            except StudioError:
+                pass
+        return run_system_prompt(run.config, adapter)
+    from studio.core.adapter_files import KEPT_FILES, read_json_file
+    from studio.core.adapter_record import check_record
+
+    try:
+        record, _problems = check_record(read_json_file(spec.path / STUDIO_JSON, KEPT_FILES[STUDIO_JSON]))
+    except (OSError, ModelError):
+        return None
+    return recorded_system_prompt(record)
+
+
+@dataclass
+class SystemPrefill:
+    """The system prompt to offer for what the slots hold, and where it comes from."""
+
+    text: str
+    adapters: list[str]              # the adapters trained with it
+    detail: str                      # how training used it (TrainedSystemPrompt.origin)
+    others: list[str]                # adapters trained with another system prompt (not offered)
+
+    @property
+    def note(self) -> str:
+        """"from demo-ticket-classifier's training data" (or "from a's and b's training data")."""
+        names = " and ".join(f"{n}'s" for n in self.adapters)
+        return f"from {names} training data"
+
+    @property
+    def explanation(self) -> str:
+        text = f"{self.note[0].upper()}{self.note[1:]}: {self.detail}."
+        if self.others:
+            was = "was" if len(self.others) == 1 else "were"
+            text += f" {' and '.join(self.others)} {was} trained with another one."
+        return text
+
+
+def system_prefill(slots: list[tuple[str, TrainedSystemPrompt | None]]) -> SystemPrefill | None:
+    """From (adapter name, its trained system prompt) per slot, in slot order: the first slot's
+    prompt that is known (both columns get the same one), or None when no slot's adapter had one."""
+    known = [(name, prompt) for name, prompt in slots if prompt is not None and prompt.text.strip()]
+    if not known:
+        return None
+    first = known[0][1]
+    same = list(dict.fromkeys(name for name, prompt in known if prompt.text == first.text))
+    others = list(dict.fromkeys(name for name, prompt in known if prompt.text != first.text))
+    return SystemPrefill(first.text, same, first.origin(), others)

@@ -161,10 +161,11 @@ class ChatWorker:
         def on_token(stream: Any, text: str) -> None:
             self.emitter.emit("token", id=request, slot=stream.slot, text=text, index=len(stream.tokens) - 1)
 
-        run_streams(self.pool, streams, sampling, on_token, lambda s: self._check_stop(request, s))
-        memory = self.pool.memory()
-        for stream in streams:
-            self.emitter.emit("generated", id=request, seed=sampling.seed, **result(self.pool, stream), **memory)
+        def on_done(stream: Any) -> None:   # at once: this column's figures while the other still streams
+            self.emitter.emit("generated", id=request, seed=sampling.seed, **result(self.pool, stream),
+                              **self.pool.memory())
+
+        run_streams(self.pool, streams, sampling, on_token, lambda s: self._check_stop(request, s), on_done)
 
     def _check_stop(self, request: str, streams: list[Any]) -> None:
         """Between turns: apply stop/shutdown/cancel now, keep other commands for later."""

@@ -9,6 +9,11 @@ numbers and pad unequal prompts, which changes the numbers slightly; neither giv
 answers for identical slots. The streams take turns of a few tokens (`TURN_TOKENS`), so both
 columns fill at the same time while the adapter switch (milliseconds) is paid once per turn.
 Temperature and top-p are transformers' own logits warpers; only the loop is ours.
+
+Each stream keeps its own clock: the prompt's pass (`prompt_s`) and its own token steps
+(`decode_s`, pick and forward, waited for on the device so a GPU's work is charged to the stream
+that queued it), never the other stream's turns or the adapter switch. A stream that ends is
+reported at once (`on_done`), so its column shows its own figures while the other still streams.
 """
 
 from __future__ import annotations
@@ -40,9 +45,17 @@ class Stream:
     tokens: list[int] = field(default_factory=list)
     sent: str = ""                       # text already streamed
     finish_reason: str = ""              # eos, length, stopped, context
-    compute_s: float = 0.0
-    first_token_s: float | None = None
+    prompt_s: float = 0.0                # this stream's pass over its prompt
+    decode_s: float = 0.0                # this stream's own token steps after it (pick + forward)
+    decode_steps: int = 0                # tokens fed back through the model in those steps
+    first_token_s: float | None = None   # from the request's start to this stream's first token
+    done_s: float | None = None          # from the request's start to this stream's end
     started: float = field(default_factory=time.monotonic)
+    reported: bool = False               # on_done was called
+
+    @property
+    def compute_s(self) -> float:
+        return self.prompt_s + self.decode_s
 
     @property
     def finished(self) -> bool:
@@ -118,18 +131,34 @@ def warpers(sampling: Sampling) -> Any:
     return chain
 
 
-def forward(pool: AdapterPool, stream: Stream, token: int | None) -> None:
-    """Prefill the prompt (first call) or feed one token; keep the next-token logits."""
+def forward(pool: AdapterPool, stream: Stream, token: int | None) -> float:
+    """Prefill the prompt (first call) or feed one token; keep the next-token logits. Returns the
+    seconds the pass took on the device (the adapter switch before it is not counted)."""
     import torch
 
     ids = stream.prompt_ids if token is None else [token]
-    started = time.perf_counter()
     pool.activate(stream.adapter)
+    started = time.perf_counter()
     inputs = torch.tensor([ids], device=pool.model.device)
     # logits_to_keep=1: only the last position's logits, not prompt_len x vocab floats on prefill
     out = pool.model(input_ids=inputs, past_key_values=stream.cache, use_cache=True, logits_to_keep=1)
     stream.cache, stream.logits = out.past_key_values, out.logits[:, -1, :].float()
-    stream.compute_s += time.perf_counter() - started
+    wait_for_device(stream.logits)
+    return time.perf_counter() - started
+
+
+def wait_for_device(tensor: Any) -> None:
+    """Until the queued work is done: a CUDA or MPS call returns before the device has run it, and
+    the time would otherwise land on whatever waits next (often the other stream's turn)."""
+    import torch
+
+    device = getattr(tensor, "device", None)
+    if device is None or device.type == "cpu":
+        return
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps" and hasattr(torch, "mps"):
+        torch.mps.synchronize()
 
 
 def pick(stream: Stream, sampling: Sampling, chain: Any) -> int:
@@ -154,15 +183,20 @@ def new_text(tokenizer: Any, stream: Stream) -> str:
 
 
 def run_streams(pool: AdapterPool, streams: list[Stream], sampling: Sampling,
-                on_token: Callable[[Stream, str], None], should_stop: Callable[[list[Stream]], None]) -> None:
-    """Advance all streams in turns until each has finished; `should_stop` may set finish_reason."""
+                on_token: Callable[[Stream, str], None], should_stop: Callable[[list[Stream]], None],
+                on_done: Callable[[Stream], None] | None = None) -> None:
+    """Advance all streams in turns until each has finished; `should_stop` may set finish_reason.
+    `on_done` gets each stream as soon as it has finished (its last text already sent)."""
     import torch
 
     chain = warpers(sampling)
     stop_ids = eos_ids(pool)
+    started = time.monotonic()
+    for stream in streams:
+        stream.started = started
     with torch.inference_mode():
         for stream in streams:
-            forward(pool, stream, None)
+            stream.prompt_s += forward(pool, stream, None)
         while not all(s.finished for s in streams):
             for stream in streams:
                 for _ in range(TURN_TOKENS):
@@ -170,37 +204,62 @@ def run_streams(pool: AdapterPool, streams: list[Stream], sampling: Sampling,
                         break
                     _advance(pool, stream, sampling, chain, stop_ids, on_token)
                 should_stop(streams)
-    for stream in streams:  # text held back inside a character, or cut by a stop
-        delta = new_text(pool.tokenizer, stream)
+                _report_finished(pool, streams, on_token, on_done)
+    _report_finished(pool, streams, on_token, on_done)
+
+
+def _report_finished(pool: AdapterPool, streams: list[Stream], on_token: Callable[[Stream, str], None],
+                     on_done: Callable[[Stream], None] | None) -> None:
+    for stream in streams:
+        if not stream.finished or stream.reported:
+            continue
+        stream.reported = True
+        stream.done_s = time.monotonic() - stream.started
+        delta = new_text(pool.tokenizer, stream)   # text held back inside a character, or cut by a stop
         if delta:
             on_token(stream, delta)
+        if on_done is not None:
+            on_done(stream)
 
 
 def _advance(pool: AdapterPool, stream: Stream, sampling: Sampling, chain: Any, stop_ids: set[int],
              on_token: Callable[[Stream, str], None]) -> None:
+    step_started = time.perf_counter()
     token = pick(stream, sampling, chain)
     if stream.first_token_s is None:
         stream.first_token_s = time.monotonic() - stream.started
     if token in stop_ids:
         stream.finish_reason = "eos"
+        stream.decode_s += time.perf_counter() - step_started
         return
     stream.tokens.append(token)
     if len(stream.tokens) >= stream.max_new_tokens:
         stream.finish_reason = "length" if stream.max_new_tokens == sampling.max_new_tokens else "context"
+    picked_s = time.perf_counter() - step_started
     delta = new_text(pool.tokenizer, stream)
     if delta:
-        on_token(stream, delta)
+        on_token(stream, delta)          # not timed: the reader of the events is not this stream's work
+    stream.decode_s += picked_s
     if not stream.finished:
-        forward(pool, stream, token)
+        stream.decode_s += forward(pool, stream, token)
+        stream.decode_steps += 1
 
 
 def result(pool: AdapterPool, stream: Stream) -> dict[str, Any]:
-    """The fields of the `generated` event. tokens/s counts this slot's own compute (prompt included),
-    not the time the other slot had its turn: it is what the slot would get alone."""
+    """The fields of the `generated` event. tokens/s is this slot's own decode rate: the tokens it
+    fed back through the model per second of its own token steps, so neither the other slot's
+    turns nor the prompt's pass (prompt_s; a short answer would mostly measure the prompt) are in
+    it: it is what the slot would get alone. None when no token step ran (an answer of one token)."""
     text = pool.tokenizer.decode(stream.tokens, skip_special_tokens=True)
-    decode_s = max(stream.compute_s, 1e-9)
     return {"slot": stream.slot, "label": stream.label, "text": text, "tokens": len(stream.tokens),
             "prompt_tokens": len(stream.prompt_ids), "finish_reason": stream.finish_reason,
-            "tokens_per_s": round(len(stream.tokens) / decode_s, 2) if stream.tokens else None,
-            "compute_s": round(stream.compute_s, 4), "first_token_s": round(stream.first_token_s or 0.0, 4),
-            "wall_s": round(time.monotonic() - stream.started, 4)}
+            "tokens_per_s": decode_rate(stream), "prompt_s": round(stream.prompt_s, 4),
+            "decode_s": round(stream.decode_s, 4), "compute_s": round(stream.compute_s, 4),
+            "first_token_s": round(stream.first_token_s or 0.0, 4),
+            "wall_s": round(stream.done_s if stream.done_s is not None else time.monotonic() - stream.started, 4)}
+
+
+def decode_rate(stream: Stream) -> float | None:
+    if not stream.decode_steps or stream.decode_s <= 0:
+        return None
+    return round(stream.decode_steps / stream.decode_s, 2)

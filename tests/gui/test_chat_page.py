@@ -80,17 +80,40 @@ def test_both_columns_stream_at_once_and_save(chat, qtbot, tmp_path: Path) -> No
     for slot in ("a", "b"):
         shown = [e[2] for e in timeline[:first_answer] if e[:2] == ("token", slot)]
         assert shown and shown[0], f"no token of {slot} was shown before the first answer finished"
-        event = next(e[2] for e in timeline if e[:2] == ("answered", slot))
-        assert shown[-1] == event["text"]                        # the streamed text is what the worker reported
+        done = next(i for i, e in enumerate(timeline) if e[:2] == ("answered", slot))
+        event = timeline[done][2]             # each column is answered when its own stream ends
+        streamed = [e[2] for e in timeline[:done] if e[:2] == ("token", slot)]
+        assert streamed[-1] == event["text"]                     # the streamed text is what the worker reported
         assert page.conversation.columns[slot].messages[-1] == {"role": "assistant", "content": event["text"]}
         assert event["text"] in page.columns[slot].plain_text()
         assert "tokens/s" in page.columns[slot].footer.text()
+        assert event["tokens_per_s"] > 0 and event["prompt_s"] > 0 and "First token after" in \
+            page.columns[slot].footer.toolTip()
     assert page.conversation.columns["b"].messages[-1]["content"] == "shipping"     # the adapter learned it
 
     saved = page.save_conversation(tmp_path / "conversation.json")
     data = json.loads(saved.read_text())
     assert data["columns"]["b"]["label"] == DEMO_NAME and data["system"] == SYSTEM
     assert [m["role"] for m in data["columns"]["a"]["messages"]] == ["user", "assistant"]
+
+
+def test_the_trained_system_prompt_is_offered(chat, qtbot) -> None:  # noqa: ANN001
+    ctx, window, page = chat
+    sampling = page.sampling
+    qtbot.waitUntil(lambda: len(page.slots.choices) > 1, timeout=10_000)
+    sampling.system.clear()
+    sampling.edited = False                            # as on a fresh page: nothing typed yet
+    try:
+        page.slots.set_specs("base", "base")
+        assert sampling.system_prompt() == ""
+        page.slots.set_specs("base", DEMO_NAME)          # training recorded it in the adapter's studio.json
+        assert sampling.system_prompt() == SYSTEM
+        assert f"from {DEMO_NAME}'s training data" in sampling.system_note.text()
+        assert "600 of 600 training examples" in sampling.system_note.toolTip()
+        checkpoint = next(c for c in page.slots.choices if c.kind == "checkpoint" and c.label == DEMO_NAME)
+        assert checkpoint.system_prompt is not None and checkpoint.system_prompt.text == SYSTEM   # its run's adapter
+    finally:
+        sampling.system.setPlainText(SYSTEM)
 
 
 def test_same_spec_and_seed_give_the_same_text(chat, qtbot) -> None:  # noqa: ANN001

@@ -19,14 +19,16 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QMessageBox, QPushButto
 
 from studio.core.chat_protocol import Sampling
 from studio.core.conversation import Conversation
+from studio.core.datasets.system_prompts import TrainedSystemPrompt
 from studio.core.errors import StudioError
 from studio.core.memory import format_bytes
+from studio.core.slots import BASE, resolve_slot, spec_system_prompt, system_prefill
 from studio.core.votes import blind_order, record_vote, tally_for
 from studio.core.workspace import Workspace
 from studio.gui.app_context import AppContext
 from studio.gui.chat_session import ChatSession
 from studio.gui.widgets.cards import card, page_header
-from studio.gui.widgets.chat_column import ChatColumn, stats_text
+from studio.gui.widgets.chat_column import ChatColumn
 from studio.gui.widgets.chat_composer import ChatComposer
 from studio.gui.widgets.message_banner import MessageBanner
 from studio.gui.widgets.prompt_set_panel import PromptSetPanel
@@ -36,7 +38,7 @@ from studio.gui.widgets.vote_bar import VoteBar, tally_text
 
 SLOTS = ("a", "b")
 CONVERSATION_FILTER = "Conversation (*.json);;Markdown (*.md)"
-STAT_KEYS = ("tokens", "tokens_per_s", "finish_reason", "seed")
+STAT_KEYS = ("tokens", "tokens_per_s", "finish_reason", "seed", "prompt_tokens", "prompt_s", "first_token_s", "wall_s")
 
 
 class ChatPage(QWidget):
@@ -63,6 +65,9 @@ class ChatPage(QWidget):
 
         self.slots = SlotBar(ctx)
         self.slots.load_clicked.connect(self.load)
+        self.slots.slots_changed.connect(self._offer_system)
+        self._folder_prompts: dict[str, TrainedSystemPrompt | None] = {}
+        self.slots.choices_ready.connect(self._folder_prompts.clear)
         self.banner = MessageBanner()
         self.sampling = SamplingPanel()
         self.columns = {slot: ChatColumn(slot, ctx.theme) for slot in SLOTS}
@@ -197,6 +202,27 @@ class ChatPage(QWidget):
         self.votes.setVisible(self.blind)
         self.prompt_set.set_labels(self.labels, titles)
 
+    # ---- the system prompt the adapters were trained with ----------------------------------------------------
+    def _offer_system(self) -> None:
+        """Prefill the system prompt with the one the chosen adapters were trained with."""
+        offers: list[tuple[str, TrainedSystemPrompt | None]] = []
+        for choice in self.slots.chosen().values():
+            if choice is None or choice.kind == BASE:
+                continue
+            prompt = choice.system_prompt if choice.kind != "folder" else self._folder_prompt(choice.spec)
+            offers.append((choice.name, prompt))
+        self.sampling.offer_system(system_prefill(offers))
+
+    def _folder_prompt(self, spec: str) -> TrainedSystemPrompt | None:
+        """A folder (or a name the list does not have yet): its studio.json, read once (a small file)."""
+        if spec not in self._folder_prompts:
+            try:
+                self._folder_prompts[spec] = spec_system_prompt(resolve_slot(spec, self.ctx.workspace),
+                                                                self.ctx.workspace)
+            except (StudioError, OSError):
+                self._folder_prompts[spec] = None
+        return self._folder_prompts[spec]
+
     # ---- asking ---------------------------------------------------------------------------------------------
     def _held(self, text: str) -> None:
         """Enter while nothing can answer: never drop the message silently."""
@@ -258,7 +284,7 @@ class ChatPage(QWidget):
         self.conversation.answer(slot, str(event.get("text", "")), stats)
         conv = self.conversation.columns[slot]
         self.columns[slot].show_conversation(conv.messages, conv.stats)
-        self.columns[slot].footer.setText(stats_text(stats))
+        self.columns[slot].show_stats(stats)
 
     def _request_done(self, request: str) -> None:
         if request != self.request or self.conversation is None:

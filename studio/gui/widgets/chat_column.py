@@ -2,7 +2,9 @@
 
 The finished turns are drawn as HTML (user turns in a tinted box, each answer followed by its
 token count and speed); the answer being generated is appended token by token at the end of the
-document with a text cursor, which costs nothing per token, unlike re-rendering the HTML.
+document with a text cursor, which costs nothing per token, unlike re-rendering the HTML. The
+speed is the column's own (the worker's decode rate for this slot alone: see
+engine/generation.py), shown as soon as this column's answer ends, whatever the other one does.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from studio.gui.theme import Theme
+from studio.gui.widgets.elided_label import ElidedLabel
 
 
 def stats_text(stats: dict[str, Any]) -> str:
@@ -33,6 +37,26 @@ def stats_text(stats: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
+def stats_tip(stats: dict[str, Any]) -> str:
+    """The footer's tooltip: where the time went, and what tokens/s counts."""
+    lines = []
+    if stats.get("prompt_tokens") is not None and stats.get("prompt_s") is not None:
+        lines.append(f"Prompt: {stats['prompt_tokens']} tokens read in {_ms(stats['prompt_s'])}")
+    if stats.get("first_token_s") is not None:
+        lines.append(f"First token after {_ms(stats['first_token_s'])}")
+    if stats.get("wall_s") is not None:
+        lines.append(f"Whole answer: {_ms(stats['wall_s'])}")
+    if stats.get("tokens_per_s"):
+        lines.append("tokens/s is this column's own decoding speed: neither the prompt nor the other column's "
+                     "turns are counted, so it is what the column would get alone.")
+    return "\n".join(lines)
+
+
+def _ms(seconds: Any) -> str:
+    value = float(seconds or 0)
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
+
+
 class ChatColumn(QFrame):
     def __init__(self, slot: str, theme: Theme, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -43,7 +67,7 @@ class ChatColumn(QFrame):
         self.stats: list[dict[str, Any]] = []
         self.streaming = ""                    # the answer coming in now ("" when none)
         self._cursor: QTextCursor | None = None
-        self.title = QLabel(slot.upper())
+        self.title = ElidedLabel(slot.upper(), Qt.TextElideMode.ElideMiddle)   # a long adapter name: both ends
         self.title.setProperty("role", "heading")
         self.subtitle = QLabel("")
         self.subtitle.setProperty("role", "muted")
@@ -52,6 +76,7 @@ class ChatColumn(QFrame):
         self.view.setOpenLinks(False)
         self.view.setFrameShape(QFrame.Shape.NoFrame)
         self.footer = QLabel("")
+        self.footer.setWordWrap(True)        # wraps rather than widen its column: both columns stay equal
         self.footer.setProperty("role", "muted")
         head = QHBoxLayout()
         head.addWidget(self.title)
@@ -101,10 +126,15 @@ class ChatColumn(QFrame):
     def end_answer(self, stats: dict[str, Any]) -> None:
         self._cursor = None
         self.streaming = ""
+        self.show_stats(stats)
+
+    def show_stats(self, stats: dict[str, Any]) -> None:
         self.footer.setText(stats_text(stats))
+        self.footer.setToolTip(stats_tip(stats))
 
     def clear(self) -> None:
         self.footer.setText("")
+        self.footer.setToolTip("")
         self.show_conversation([], [])
 
     def render(self) -> None:

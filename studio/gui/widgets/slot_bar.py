@@ -1,20 +1,22 @@
 """What the two chat columns hold: the base model, slot A and slot B, blind mode, and Load.
 
 Each slot is the base model alone, a library adapter, or a complete checkpoint of a run (also a
-run that is still training), listed by core.slots.slot_choices off the GUI thread. The base
-model defaults to the one the adapters were trained on ("" lets the worker read it from them).
-The combos are editable, so an adapter folder or `run:ID@STEP` can be typed too.
+run that is still training), listed by core.slots.slot_choices off the GUI thread and shown in a
+SlotPicker (a menu, with "Adapter folder…" for a PEFT folder anywhere). The base model defaults
+to the one the adapters were trained on ("" lets the worker read it from them); its box stays
+editable, for a hub id or a model folder.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QWidget)
 
 from studio.core.slots import BASE, SlotChoice, slot_choices
 from studio.gui.app_context import AppContext
 from studio.gui.background import run_in_thread
+from studio.gui.widgets.slot_picker import SlotPicker
 
 AUTO_BASE = "The adapters' own base model"
 
@@ -31,6 +33,7 @@ def combo_value(combo: QComboBox) -> str:
 class SlotBar(QWidget):
     load_clicked = Signal()
     choices_ready = Signal()
+    slots_changed = Signal()                 # what slot A or B holds changed (by the user or a refresh)
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -38,9 +41,12 @@ class SlotBar(QWidget):
         self.choices: list[SlotChoice] = []
         self.base = self._combo("chat-base", 20, "The base model both columns run on. The adapters' own base model "
                                 "is the one they were trained on; choose another only if it has the same layers.")
-        self.slot_a = self._combo("chat-slot-a", 14, "Slot A: the base model alone, an adapter from the library, or a "
-                                  "checkpoint of a run. An adapter folder or run:ID@STEP can be typed too.")
-        self.slot_b = self._combo("chat-slot-b", 14, self.slot_a.toolTip().replace("Slot A", "Slot B"))
+        tip = ("Slot {}: the base model alone, an adapter from the library, a checkpoint of a run, or an "
+               "adapter folder (the last entry)")
+        self.slot_a = SlotPicker("chat-slot-a", tip.format("A"))
+        self.slot_b = SlotPicker("chat-slot-b", tip.format("B"))
+        for picker in (self.slot_a, self.slot_b):
+            picker.choice_changed.connect(self.slots_changed)
         self.quant = QComboBox()
         self.quant.setObjectName("chat-quant")
         self.quant.addItems(["none", "4bit", "8bit"])
@@ -104,18 +110,13 @@ class SlotBar(QWidget):
     def _fill(self, choices: list[SlotChoice]) -> None:
         self.choices = choices
         adapters = [c for c in choices if c.kind != BASE]
-        for combo, default in ((self.slot_a, BASE), (self.slot_b, adapters[0].spec if adapters else BASE)):
-            current = combo_value(combo) if combo.count() else default
-            combo.blockSignals(True)
-            combo.clear()
-            for choice in choices:
-                combo.addItem(choice.text, choice.spec)
-                if choice.kind == "checkpoint":
-                    combo.setItemData(combo.count() - 1, choice.spec, Qt.ItemDataRole.ToolTipRole)
-            self._select(combo, current)
-            combo.blockSignals(False)
+        for picker, default in ((self.slot_a, BASE), (self.slot_b, adapters[0].spec if adapters else BASE)):
+            picker.blockSignals(True)
+            picker.set_choices(choices, picker.spec() or default)
+            picker.blockSignals(False)
         self._fill_bases(adapters)
         self.choices_ready.emit()
+        self.slots_changed.emit()
 
     def _fill_bases(self, adapters: list[SlotChoice]) -> None:
         current = combo_value(self.base) if self.base.count() else None
@@ -141,13 +142,16 @@ class SlotBar(QWidget):
             combo.setEditText(value)
 
     def set_specs(self, spec_a: str, spec_b: str, base: str | None = None) -> None:
-        self._select(self.slot_a, spec_a)
-        self._select(self.slot_b, spec_b)
+        self.slot_a.select(spec_a)
+        self.slot_b.select(spec_b)
         if base is not None:
             self._select(self.base, base)
 
     def specs(self) -> dict[str, str]:
-        return {"a": combo_value(self.slot_a) or BASE, "b": combo_value(self.slot_b) or BASE}
+        return {"a": self.slot_a.spec() or BASE, "b": self.slot_b.spec() or BASE}
+
+    def chosen(self) -> dict[str, SlotChoice | None]:
+        return {"a": self.slot_a.choice(), "b": self.slot_b.choice()}
 
     def base_model(self) -> str:
         value = combo_value(self.base)
