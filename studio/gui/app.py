@@ -22,7 +22,9 @@ from studio.core.config import RunConfig
 from studio.core.config_io import config_from_dict, dump_config
 from studio.core.demo_data import demo_config, write_demo_data
 from studio.core.errors import StudioError
+from studio.core.model_presence import BUILDING, FAILED
 from studio.core.workspace import Workspace
+from studio.gui import window_probe
 from studio.gui.app_context import AppContext
 from studio.gui.main_window import MainWindow
 from studio.gui.worker_task import WorkerTask
@@ -76,9 +78,11 @@ def start_background_work(ctx: AppContext) -> WorkerTask | None:
     if (base / "model.safetensors").is_file() or ctx.config.get("model.name_or_path") != str(base):
         return None
     ctx.status_message.emit("Building the demo base model (a few seconds)…")
+    ctx.set_demo_model_state(BUILDING)
     task = WorkerTask(["demo-model", "--out", str(base)], ctx)
 
     def built(code: int, _crashed: bool) -> None:
+        ctx.set_demo_model_state("" if code == 0 else FAILED)
         ctx.status_message.emit("The demo base model is ready." if code == 0 else
                                 "Building the demo model failed: " + task.stderr_tail[-300:])
         ctx.config.changed.emit("model.name_or_path")
@@ -100,6 +104,7 @@ def run_app(home: str | Path | None = None, exit_when_shown: bool = False) -> in
     app = application()
     ctx, window = build(home)
     window.show()
+    window_probe.install(window)      # only with STUDIO_GUI_PROBE set (the real-window test)
     shown = {"at": 0.0}
 
     def after_first_paint() -> None:
