@@ -121,3 +121,22 @@ def test_cli_chat_takes_the_adapter_system_prompt(page, tmp_path: Path) -> None:
     assert trained_system(ws, {"a": "base", "b": "no-such-adapter"}) is None        # the worker says why on load
     folder = fake_adapter(tmp_path / "elsewhere", studio_json=record("elsewhere", {"text": "Hi.", "source": "setting"}))
     assert trained_system(ws, {"a": str(folder)}).text == "Hi."
+
+
+def test_slot_b_offers_the_first_adapter_that_lands_unless_the_user_picked(app, qtbot) -> None:  # noqa: ANN001
+    ctx, window = app
+    window.show_page("Chat")
+    bar = window.page("Chat").slots
+    bar.refresh()
+    qtbot.waitUntil(lambda: bool(bar.choices), timeout=10_000)
+    assert bar.specs()["b"] == "base"                        # an empty library: the first launch
+    fake_adapter(ctx.workspace.adapters_dir / "first-run", studio_json=record("first-run", None))
+    bar.refresh()
+    qtbot.waitUntil(lambda: any(c.spec == "first-run" for c in bar.choices), timeout=10_000)
+    assert bar.specs()["b"] == "first-run"                   # the run's adapter, not the base again
+    bar.slot_b.activated.emit(0)                             # the user picks the base on purpose
+    bar.slot_b.select("base")
+    fake_adapter(ctx.workspace.adapters_dir / "second-run", studio_json=record("second-run", None))
+    bar.refresh()
+    qtbot.waitUntil(lambda: any(c.spec == "second-run" for c in bar.choices), timeout=10_000)
+    assert bar.specs()["b"] == "base"

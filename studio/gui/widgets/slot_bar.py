@@ -47,6 +47,10 @@ class SlotBar(QWidget):
         self.slot_b = SlotPicker("chat-slot-b", tip.format("B"))
         for picker in (self.slot_a, self.slot_b):
             picker.choice_changed.connect(self.slots_changed)
+        # Slot B offers the newest adapter until the user picks something: the first launch fills
+        # the menus before its first run, whose adapter should then be offered, not the base again.
+        self._b_picked = False
+        self.slot_b.activated.connect(self._b_was_picked)
         self.quant = QComboBox()
         self.quant.setObjectName("chat-quant")
         self.quant.addItems(["none", "4bit", "8bit"])
@@ -111,8 +115,11 @@ class SlotBar(QWidget):
         self.choices = choices
         adapters = [c for c in choices if c.kind != BASE]
         for picker, default in ((self.slot_a, BASE), (self.slot_b, adapters[0].spec if adapters else BASE)):
+            keep = picker.spec()
+            if picker is self.slot_b and not self._b_picked and keep == BASE:
+                keep = default
             picker.blockSignals(True)
-            picker.set_choices(choices, picker.spec() or default)
+            picker.set_choices(choices, keep or default)
             picker.blockSignals(False)
         self._fill_bases(adapters)
         self.choices_ready.emit()
@@ -141,7 +148,11 @@ class SlotBar(QWidget):
         else:
             combo.setEditText(value)
 
+    def _b_was_picked(self, _index: int) -> None:
+        self._b_picked = True
+
     def set_specs(self, spec_a: str, spec_b: str, base: str | None = None) -> None:
+        self._b_picked = True
         self.slot_a.select(spec_a)
         self.slot_b.select(spec_b)
         if base is not None:
