@@ -71,10 +71,23 @@ def test_every_page_fits_a_laptop_screen(app, qtbot, index: int) -> None:  # noq
     qtbot.wait(200)
     assert window.sidebar_compact                   # icons only: the pages get the width
     assert window.minimumSizeHint().width() <= LAPTOP.width(), window.stack.widget(index).minimumSizeHint()
+    assert window.minimumSizeHint().height() <= LAPTOP.height(), window.stack.widget(index).minimumSizeHint()
     assert window.width() <= LAPTOP.width()
     page = window.stack.widget(index)
     if index == 1:
         assert squeezed(page) == []
+
+
+def test_a_data_page_banner_does_not_make_the_window_taller_than_the_screen(app, qtbot, demo_data) -> None:  # noqa: ANN001
+    ctx, window = app
+    window.resize(LAPTOP)
+    ctx.config.set("train.objective", "dpo")           # SFT data for DPO: a banner says which objective it is for
+    ctx.config.set("data.path", str(demo_data[0]))
+    window.show_page("Data")
+    page = window.page("Data")
+    qtbot.waitUntil(lambda: page.banner.isVisible(), timeout=10_000)
+    assert "dpo" in page.banner.body.text().lower()
+    assert window.minimumSizeHint().height() <= LAPTOP.height() and window.height() <= LAPTOP.height()
 
 
 def test_train_page_reflows_its_columns(app, qtbot) -> None:  # noqa: ANN001

@@ -18,8 +18,8 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy,
-                               QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea,
+                               QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from studio.core.config import DataOptions
 from studio.core.datasets import ImportReport, describe_turns, eval_overlap, import_options
@@ -155,9 +155,22 @@ class DataPage(QWidget):
         layout.setContentsMargins(18, 14, 18, 14)
         layout.setSpacing(10)
         layout.addLayout(page_header("Data", "Check what the model will be trained on before training."))
-        layout.addLayout(top)
-        layout.addWidget(self.banner)
-        layout.addWidget(splitter, 1)
+        # Below the header the page scrolls as a whole when a banner and the settings need more height
+        # than a laptop screen has, instead of forcing the window taller than the screen.
+        body = QWidget()
+        body_layout = QVBoxLayout(body)
+        body_layout.setContentsMargins(0, 0, 0, 0)
+        body_layout.setSpacing(10)
+        body_layout.addLayout(top)
+        body_layout.addWidget(self.banner)
+        body_layout.addWidget(splitter, 1)
+        scroll = QScrollArea()
+        scroll.setObjectName("data-body")
+        scroll.setWidget(body)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setMinimumHeight(420)
+        layout.addWidget(scroll, 1)
 
         self._preview_timer = QTimer(self, singleShot=True, interval=600)
         self._preview_timer.timeout.connect(self.start_preview)
