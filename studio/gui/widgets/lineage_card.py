@@ -26,7 +26,7 @@ CHECK_TITLE = {"match": "Base model found", "fits": "Fits a base model on this m
                "different": "The base model changed", "unknown": "Base model not on this machine",
                "mismatch": "Does not fit its base model"}
 SETTING_SECTIONS = ("model", "lora", "train", "data")
-LONG_TOKEN = 30          # characters; longer paths and hashes are shortened (whole in the tooltip)
+LONG_TOKEN = 22          # characters that fit the card at 1024x700 (the whole in the tooltip)
 
 
 def fit_token(token: str, width: int = LONG_TOKEN) -> str:
