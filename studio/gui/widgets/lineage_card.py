@@ -108,7 +108,8 @@ class LineageCard(QScrollArea):
         self.card = card or {}
         while self.rows.count():
             item = self.rows.takeAt(0)
-            if item.widget() is not None:
+            if item.widget() is not None:   # out of the card now: deleteLater alone leaves it findable
+                item.widget().setParent(None)
                 item.widget().deleteLater()
         self.settings.clear()
         has = bool(card)
