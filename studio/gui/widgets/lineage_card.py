@@ -108,9 +108,10 @@ class LineageCard(QScrollArea):
         self.card = card or {}
         while self.rows.count():
             item = self.rows.takeAt(0)
-            if item.widget() is not None:   # out of the card now: deleteLater alone leaves it findable
-                item.widget().setParent(None)
-                item.widget().deleteLater()
+            widget = item.widget()
+            if widget is not None:   # out of the card now: deleteLater alone leaves it findable
+                widget.setParent(None)
+                widget.deleteLater()
         self.settings.clear()
         has = bool(card)
         for widget in (self.spark, self.run_button, self.export_button, self.settings):
