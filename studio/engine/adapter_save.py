@@ -12,6 +12,7 @@ from studio.core.atomic import atomic_dir
 from studio.core.config import RunConfig
 from studio.core.config_io import config_to_dict
 from studio.core.library import STUDIO_JSON, model_fingerprint
+from studio.core.objective_summary import objective_of_config
 from studio.core.run_history import RunHistory
 from studio.core.workspace import Workspace
 from studio.engine import failpoints
@@ -104,26 +105,17 @@ def lineage_record(config: RunConfig, run_dir: Path, source: str, data_print: st
 
 
 def objective_record(config: RunConfig, run_dir: Path) -> dict[str, Any]:
-    """What the adapter was trained for, with the objective's settings and the adapter it started from."""
-    objective = config.train.objective
-    record: dict[str, Any] = {"name": objective}
-    if objective in ("dpo", "orpo", "kto"):
-        record["beta"] = config.pref.beta
-    if objective == "dpo":
-        record["loss_type"] = config.pref.dpo_loss
-    if objective == "kto":
-        record.update(desirable_weight=config.pref.desirable_weight, undesirable_weight=config.pref.undesirable_weight)
+    """What the adapter was trained for (core.objective_summary's block), with the run id and the
+    objective of the adapter it started from, read from that adapter's studio.json."""
+    record = objective_of_config(config)
     if config.train.init_adapter:
-        init = {"name": config.train.init_adapter}
         folder = Workspace(run_dir.parent.parent).adapter_dir(config.train.init_adapter)
         try:
             previous = json.loads((folder / STUDIO_JSON).read_text(encoding="utf-8"))
-            init.update(run_id=previous.get("run_id"), objective=(previous.get("objective") or {}).get("name", "sft"))
+            record["init_adapter"].update(run_id=previous.get("run_id"),
+                                          objective=(previous.get("objective") or {}).get("name", "sft"))
         except (OSError, ValueError, AttributeError):
             pass
-        record["init_adapter"] = init
-    if objective in ("dpo", "kto"):
-        record["reference"] = f"adapter {config.train.init_adapter}" if config.train.init_adapter else "base model"
     return record
 
 
