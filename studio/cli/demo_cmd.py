@@ -54,16 +54,10 @@ def run(args: argparse.Namespace) -> int:
     out = (args.out or ws.demo_dir).expanduser().resolve()
     base, train, held_out = ensure_demo_assets(out, args.json)
     config = demo_config(out)
-    precheck(config, ws)
-    run_dir = create_run(ws, config)
-    _say(args.json, f"Training {config.name} on {train.name} (run {run_dir.name})")
-    history = run_worker(run_dir, quiet=args.json)
-    if history.status != "completed":
-        if args.json:
-            print_json({"status": history.status, "run_id": run_dir.name, "error": history.error})
-        else:
-            print_outcome(history, run_dir)
-        return exit_code(history.status, history.error)
+    history, run_dir, failed = train_demo_run(args, ws, config,
+                                              f"Training {config.name} on {train.name}")
+    if failed is not None:
+        return failed
     library_adapter = Path(history.done["adapter"])
     with atomic_dir(out / "adapter", replace=True) as tmp:
         shutil.copytree(library_adapter, tmp, dirs_exist_ok=True)
@@ -85,6 +79,21 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_comparison(base_r, adapter_r, summary)
     return 0
+
+
+def train_demo_run(args: argparse.Namespace, ws: Any, config: Any, what: str) -> tuple[Any, Path, int | None]:
+    """Check, create and train one demo run; (history, run folder, exit code when it did not complete)."""
+    precheck(config, ws)
+    run_dir = create_run(ws, config)
+    _say(args.json, f"{what} (run {run_dir.name})")
+    history = run_worker(run_dir, quiet=args.json)
+    if history.status == "completed":
+        return history, run_dir, None
+    if args.json:
+        print_json({"status": history.status, "run_id": run_dir.name, "error": history.error})
+    else:
+        print_outcome(history, run_dir)
+    return history, run_dir, exit_code(history.status, history.error)
 
 
 def _print_comparison(base: dict[str, Any], adapter: dict[str, Any], summary: dict[str, Any]) -> None:

@@ -10,22 +10,19 @@ the SFT adapter and the DPO adapter, next to their exact match on the held-out t
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from studio.cli.common import exit_code, print_json, workspace
-from studio.cli.run_display import print_outcome, run_worker
+from studio.cli.common import print_json, workspace
 from studio.core.demo_data import DEMO_NAME, demo_dpo_config, write_demo_pairs
 from studio.core.errors import WorkspaceError
 from studio.core.library import find_adapter
-from studio.core.run_setup import create_run, precheck
 from studio.core.worker_process import run_to_done
 
 
 def run_dpo_demo(args: argparse.Namespace) -> int:
-    from studio.cli.demo_cmd import ensure_demo_assets, run as run_demo
+    from studio.cli.demo_cmd import _say, ensure_demo_assets, run as run_demo, train_demo_run
 
     started = time.monotonic()
     ws = workspace(args)
@@ -40,16 +37,10 @@ def run_dpo_demo(args: argparse.Namespace) -> int:
         if code or sft is None:
             return code or 1
     config = demo_dpo_config(out, sft.name)
-    precheck(config, ws)
-    run_dir = create_run(ws, config)
-    _say(args.json, f"DPO on {train_pairs.name}, starting from {sft.name} (run {run_dir.name})")
-    history = run_worker(run_dir, quiet=args.json)
-    if history.status != "completed":
-        if args.json:
-            print_json({"status": history.status, "run_id": run_dir.name, "error": history.error})
-        else:
-            print_outcome(history, run_dir)
-        return exit_code(history.status, history.error)
+    history, run_dir, failed = train_demo_run(args, ws, config,
+                                              f"DPO on {train_pairs.name}, starting from {sft.name}")
+    if failed is not None:
+        return failed
     dpo = Path(history.done["adapter"])
     _say(args.json, "Scoring the held-out pairs and answering the held-out tickets ...")
     adapters = ["--adapter", str(sft.path), "--adapter", str(dpo)]
@@ -99,7 +90,3 @@ def _print_table(rows: list[tuple[str, dict[str, Any], dict[str, Any]]], summary
     console.print(f"The DPO run's own metrics (rewards, margins, preference accuracy against the SFT reference): "
                   f"studio runs show {summary['run_id']}\nDone in {summary['seconds']:.0f} s.")
 
-
-def _say(quiet: bool, text: str) -> None:
-    if not quiet:
-        print(text, file=sys.stderr)
