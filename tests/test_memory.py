@@ -109,3 +109,18 @@ def test_checkpointing_is_asked_for_only_when_the_run_does_not_fit(tiny_model: P
     assert "may still not fit" not in reason
     assert "may still not fit" in checkpointing_reason(m, free=need // 100)
     assert checkpointing_reason(replace(m, grad_checkpointing=True), free=1) is None   # already on
+
+
+def test_a_workers_peak_is_its_own_not_its_parents() -> None:
+    """ru_maxrss survives exec: a worker started by a big process (the app, a long test run) used to
+    report the parent's peak as its own, and the memory benchmark's error doubled."""
+    import subprocess
+    import sys
+
+    ballast = bytearray(600 * 2**20)
+    for i in range(0, len(ballast), 4096):   # touch every page, so it is resident
+        ballast[i] = 1
+    code = "from studio.engine.memory_watch import peak_rss_bytes; print(peak_rss_bytes())"
+    child = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    del ballast
+    assert 0 < child < 300 * 2**20

@@ -153,15 +153,10 @@ class AdapterPool:
     def memory(self) -> dict[str, Any]:
         import psutil
 
-        info: dict[str, Any] = {"rss_bytes": psutil.Process(os.getpid()).memory_info().rss}
-        try:
-            import resource
-            import sys
+        from studio.engine.memory_watch import peak_rss_bytes
 
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            info["peak_rss_bytes"] = peak if sys.platform == "darwin" else peak * 1024
-        except ImportError:  # Windows has no resource module
-            pass
+        info: dict[str, Any] = {"rss_bytes": psutil.Process(os.getpid()).memory_info().rss,
+                                "peak_rss_bytes": peak_rss_bytes() or None}
         try:
             import torch
 

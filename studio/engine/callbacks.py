@@ -137,22 +137,14 @@ def eta_estimator(args: TrainingArguments, state: TrainerState) -> EtaEstimator:
 
 
 def peak_memory() -> int | None:
-    """The process's peak: CUDA max allocated on a GPU, else peak resident memory (ru_maxrss)."""
-    import sys
-
+    """The process's peak: CUDA max allocated on a GPU, else its own peak resident memory."""
     import torch
+
+    from studio.engine.memory_watch import peak_rss_bytes
 
     if torch.cuda.is_available():
         return int(torch.cuda.max_memory_allocated())
-    try:
-        import resource
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return int(peak if sys.platform == "darwin" else peak * 1024)  # bytes on macOS, KiB on Linux
-    except ImportError:  # Windows: the peak working set
-        import psutil
-
-        return int(getattr(psutil.Process().memory_info(), "peak_wset", 0)) or None
+    return peak_rss_bytes() or None
 
 
 def memory_in_use() -> int | None:

@@ -62,15 +62,26 @@ class MemoryWatch:
     def report(self) -> dict[str, Any]:
         privates = [p["private"] for p in self.by_stage.values() if p["private"] is not None]
         return {"baseline_rss_bytes": self.baseline_rss, "baseline_private_bytes": self.baseline_private,
-                "peak_rss_bytes": max([_max_rss()] + [p["rss"] or 0 for p in self.by_stage.values()]),
+                "peak_rss_bytes": max([peak_rss_bytes()] + [p["rss"] or 0 for p in self.by_stage.values()]),
                 "peak_private_bytes": max(privates) if privates else None, "by_stage": self.by_stage}
 
 
-def _max_rss() -> int:
-    """The kernel's own high-water mark (ru_maxrss: KB on Linux, bytes on macOS; none on Windows)."""
+def peak_rss_bytes() -> int:
+    """This process's own resident high-water mark, in bytes (0 where the OS does not tell).
+
+    On Linux this is VmHWM, not ru_maxrss: the kernel carries ru_maxrss across exec, so a worker
+    started by a large parent (a GUI, a test run that loaded models) would report the parent's peak
+    as its own. VmHWM belongs to the address space, which exec replaces.
+    """
+    if STATUS.is_file():
+        for line in STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
     try:
         import resource
-    except ImportError:
-        return 0
+    except ImportError:  # Windows: the peak working set
+        import psutil
+
+        return int(getattr(psutil.Process().memory_info(), "peak_wset", 0))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # bytes on macOS, KiB elsewhere

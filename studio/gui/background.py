@@ -3,13 +3,16 @@
 Reading a large dataset or a model's weight headers must not freeze the window. `run_in_thread`
 runs the function on Qt's thread pool and calls `on_done(result)` or `on_error(exception)` on the
 GUI thread. A newer call with the same `key` makes older results stale: they are dropped, so a
-slow read of a file the user already replaced never overwrites the newer one.
+slow read of a file the user already replaced never overwrites the newer one. A result whose
+widget has been deleted meanwhile (a page closed, a test's window torn down) is dropped too: the
+widget's bound method is checked, or the `owner` passed in for a lambda.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 _generation: dict[str, int] = {}
@@ -51,7 +54,9 @@ def invalidate(key: str) -> None:
 
 
 def run_in_thread(fn: Callable[[], Any], on_done: Callable[[Any], None],
-                  on_error: Callable[[BaseException], None], key: str = "") -> None:
+                  on_error: Callable[[BaseException], None], key: str = "", owner: QObject | None = None) -> None:
+    owners = [o for o in (owner, getattr(on_done, "__self__", None), getattr(on_error, "__self__", None))
+              if isinstance(o, QObject)]
     generation = _generation.get(key, 0) + 1
     _generation[key] = generation
     relay = _Relay()
@@ -62,7 +67,7 @@ def run_in_thread(fn: Callable[[], Any], on_done: Callable[[Any], None],
 
     def finish(callback: Callable[[Any], None], value: Any) -> None:
         _alive.discard(relay)
-        if current():
+        if current() and all(shiboken6.isValid(o) for o in owners):
             callback(value)
 
     relay.done.connect(lambda boxed: finish(on_done, boxed[0]))

@@ -105,7 +105,7 @@ class SlotBar(QWidget):
     def refresh(self) -> None:
         """Re-read the library and the runs (off the GUI thread); keeps what is chosen."""
         run_in_thread(lambda: slot_choices(self.ctx.workspace), self._fill, lambda exc: self._fill_failed(exc),
-                      key=f"slot-choices-{id(self)}")
+                      key=f"slot-choices-{id(self)}", owner=self)
 
     def _fill_failed(self, exc: BaseException) -> None:
         self.status.setText(f"Could not read the adapter library: {exc}")
