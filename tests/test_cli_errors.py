@@ -107,3 +107,12 @@ def test_pickle_only_model_is_refused(capsys, home: Path, tiny_model: Path, data
     code, text = run_cli(capsys, "train", "--model", str(pickled), "--data", str(data))
     assert code == 2 and "only pickle weights" in text and "--allow-pickle" in text, text
     assert_nothing_written(home)
+
+
+def test_every_train_flag_has_readable_help(capsys) -> None:  # noqa: ANN001
+    """argparse formats help text with %: a literal "30%" in a field's help printed argparse's internals."""
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "about 30% slower" in out
+    assert "option_strings" not in out

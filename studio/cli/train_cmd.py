@@ -59,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help_text = f.metadata.get("help", "")
         if f.metadata.get("choices"):
             help_text += f" Choices: {', '.join(f.metadata['choices'])}."
+        help_text = help_text.replace("%", "%%")  # argparse formats help with %: "30%" broke the text
         if kind is bool:
             group.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
