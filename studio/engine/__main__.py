@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo-model")
     demo.add_argument("--out", required=True, type=Path)
     demo.add_argument("--shape", default="", help="LlamaConfig sizes, key=value,... (default: the demo's)")
+    demo.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
+    demo.add_argument("--device", default="cpu", help="where the weights are initialised (cuda is much faster "
+                                                      "for billions of parameters)")
     evaluate = sub.add_parser("evaluate")
     evaluate.add_argument("--model", required=True)
     evaluate.add_argument("--data", required=True, type=Path)
@@ -91,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo-model":
         from studio.engine.demo_model import build_demo_model
 
-        shape = {k.strip(): int(v) for k, _, v in (item.partition("=") for item in args.shape.split(",") if item)}
-        return guarded(emitter, lambda: build_demo_model(args.out, emitter, **shape))
+        shape = {k.strip(): _number(v) for k, _, v in (item.partition("=") for item in args.shape.split(",") if item)}
+        return guarded(emitter, lambda: build_demo_model(args.out, emitter, dtype=args.dtype, device=args.device,
+                                                         **shape))
     if args.command == "preview-data":
         return guarded(emitter, lambda: _preview(args, emitter))
     if args.command == "download":
@@ -116,6 +120,15 @@ def main(argv: list[str] | None = None) -> int:
 
     return guarded(emitter, lambda: evaluate_prompts(args.model, args.adapter, args.data, emitter,
                                                       controls, args.max_new_tokens, args.limit))
+
+
+def _number(text: str) -> int | float:
+    """A --shape value: 1024 stays an int (sizes), 0.02 or 1e6 becomes a float (initializer_range, rope_theta)."""
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
 
 
 def _preview(args: argparse.Namespace, emitter: Emitter) -> dict[str, Any]:

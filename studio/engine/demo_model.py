@@ -47,15 +47,30 @@ def build_tokenizer() -> Any:
                                    pad_token="<|pad|>", chat_template=CHAT_TEMPLATE)
 
 
-def build_demo_model(out: Path, emitter: Any = None, seed: int = 0, **shape: int) -> dict[str, Any]:
+def build_demo_model(out: Path, emitter: Any = None, seed: int = 0, dtype: str = "float32", device: str = "cpu",
+                     **shape: Any) -> dict[str, Any]:
+    """`shape` overrides LlamaConfig fields: the benchmarks build random-init models of real sizes
+    (a Qwen2.5-0.5B or Llama-3-8B shape, their vocabulary and tied embeddings included) with the
+    demo's tokenizer, whose ids are a prefix of any larger vocabulary. `device`/`dtype` let an 8B
+    model be initialised on a GPU in bf16 rather than as 32 GB of fp32 on the CPU."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
     tokenizer = build_tokenizer()
-    config = LlamaConfig(vocab_size=len(tokenizer), bos_token_id=1, eos_token_id=2, pad_token_id=0,
-                         tie_word_embeddings=False, initializer_range=0.1, **{**MODEL_SHAPE, **shape})
+    fields = {"vocab_size": len(tokenizer), "tie_word_embeddings": False, "initializer_range": 0.1,
+              **MODEL_SHAPE, **shape}
+    fields["tie_word_embeddings"] = bool(fields["tie_word_embeddings"])
+    if fields["vocab_size"] < len(tokenizer):
+        raise ValueError(f"vocab_size={fields['vocab_size']} is smaller than the tokenizer's {len(tokenizer)} tokens")
+    config = LlamaConfig(bos_token_id=1, eos_token_id=2, pad_token_id=0, **fields)
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
+    default_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(getattr(torch, dtype))
+    try:
+        with torch.device(device):
+            model = LlamaForCausalLM(config)
+    finally:
+        torch.set_default_dtype(default_dtype)
     with atomic_dir(out, replace=True) as tmp:
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
