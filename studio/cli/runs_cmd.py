@@ -18,6 +18,7 @@ from studio.core.objective_summary import (describe_figures, describe_objective,
                                            objective_of_config)
 from studio.core.run_history import RunHistory
 from studio.core.runs import latest_checkpoint, list_runs, load_run, saved_as_note
+from studio.core.tracking import tracking_links
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -90,16 +91,22 @@ def run_show(args: argparse.Namespace) -> int:
     settings = objective_of_config(info.config) if info.config else None
     summary["objective_settings"] = settings
     summary["preference"] = last_figures_of_history(h) or None
+    # Where train.report_to's trackers wrote (TensorBoard folder, MLflow store and run, W&B run).
+    links = tracking_links(info.path)
+    summary["tracking"] = [link.to_dict() for link in links] or None
     if args.json:
         print_json({"status": "ok", "run": summary})
         return 0
     summary["objective"] = describe_objective(settings) if settings else summary["objective"]
     summary["preference"] = summary["preference"] and describe_figures(summary["preference"])
     # In text, the saved name with its note replaces the bare name; the time says the seconds.
-    skipped = {*PREDICTION_KEYS, "seconds", "objective_settings", *(("adapter_name",) if summary["saved_as"] else ())}
+    skipped = {*PREDICTION_KEYS, "seconds", "objective_settings", "tracking",
+               *(("adapter_name",) if summary["saved_as"] else ())}
     for key, value in summary.items():
         if key not in skipped and value not in (None, {}, ""):
             print(f"{key:14s} {value}")
+    for link in links:
+        print(f"{link.tracker:14s} {link.target}\n{'':14s} {link.note}")
     if h.latest_predictions:
         for line in _prediction_lines(h):
             print(line)

@@ -177,7 +177,10 @@ class TrainOptions:
                                   flag="--sample-predictions", min=0, max=64)
     sample_max_tokens: int = opt(48, "Most tokens generated per prediction sample; an answer stops earlier "
                                  "at the end of its turn.", flag="--sample-max-tokens", min=1, max=4096)
-    report_to: list = opt(help="Also log to these trackers when installed: tensorboard, mlflow.",
+    report_to: list = opt(help="Also log to these experiment trackers (each installed separately): tensorboard "
+                               "(<run>/tensorboard), mlflow (the workspace's mlruns store, or MLFLOW_TRACKING_URI; "
+                               "the run config as params, the adapter as an artifact), wandb (offline in the run "
+                               "folder unless WANDB_MODE is set). See docs/tracking.md.",
                           flag="--report-to", factory=list)
 
 
@@ -234,7 +237,11 @@ class RunConfig:
         for tracker in self.train.report_to:
             if tracker not in ("tensorboard", "mlflow", "wandb"):
                 raise ConfigError(f"train.report_to: unknown tracker {tracker!r}",
-                                  hint="use tensorboard or mlflow (installed separately)")
+                                  hint="use tensorboard, mlflow or wandb, e.g. --report-to mlflow "
+                                       "(each is installed separately)")
+        if len(set(self.train.report_to)) != len(self.train.report_to):
+            raise ConfigError(f"train.report_to lists a tracker twice: {', '.join(self.train.report_to)}",
+                              hint="name each tracker once, e.g. --report-to mlflow,tensorboard")
         return self
 
 

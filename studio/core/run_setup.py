@@ -18,6 +18,7 @@ from studio.core.init_adapter import check_init_adapter
 from studio.core.model_info import (ModelInfo, check_model_safety, find_model_folder, inspect_model, looks_like_path,
                                     read_chat_template)
 from studio.core.runs import RUN_CONFIG
+from studio.core.tracking import check_trackers
 from studio.core.workspace import Workspace, check_name, default_home, slug
 
 
@@ -30,6 +31,7 @@ def default_name(config: RunConfig) -> str:
 def precheck(config: RunConfig, workspace: Workspace | None = None) -> tuple[ImportReport, ModelInfo | None]:
     """Validate config, data and (when on disk) the model; raises StudioError on the first problem."""
     config.validate()
+    check_trackers(list(config.train.report_to))   # a missing tracker package, before the worker starts
     if config.name:
         check_name(config.name, "adapter name (--name)")
     objective = config.train.objective

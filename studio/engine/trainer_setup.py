@@ -30,12 +30,12 @@ def argument_values(config: RunConfig, output_dir: Path, run_dir: Path, device: 
                     has_eval: bool, *, packing: bool = False, liger: bool = False) -> dict[str, Any]:
     """The TrainingArguments of a run as keywords: TRL's preference configs subclass
     TrainingArguments, so SFT and DPO/ORPO/KTO runs share every setting of the loop."""
-    import os
-
     import torch
 
+    from studio.engine.tracking import prepare_environment
+
     t = config.train
-    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir / "tensorboard"))
+    prepare_environment(config, run_dir)    # trackers' folders and runs; a missing package is a StudioError
     eval_strategy = ("steps" if t.eval_every else "epoch") if has_eval else "no"
     save_strategy, save_steps = ("steps", t.save_every) if t.save_every else ("no", 500)
     load_best = bool(t.early_stopping and has_eval)
@@ -76,6 +76,7 @@ def argument_values(config: RunConfig, output_dir: Path, run_dir: Path, device: 
         length_column_name="length",
         use_liger_kernel=liger,
         report_to=list(t.report_to) or "none",
+        run_name=run_dir.name,             # the MLflow / W&B run is named by studio's run id
         disable_tqdm=True,
         dataloader_num_workers=0,
         remove_unused_columns=False,

@@ -86,6 +86,10 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
                                                 data_print, run_dir, emitter, controls, stages, device, dtype,
                                                 source, free_before_load)
     model = trainer.model
+    if config.train.report_to:  # studio's config and run id on the trackers' runs (engine/tracking.py)
+        from studio.engine.tracking import TrackingCallback
+
+        trainer.add_callback(TrackingCallback(config, run_dir, emitter))
     counter = None
     if launched_by_torchrun():
         counter = CountingCollator(trainer.data_collator, model)
@@ -126,6 +130,10 @@ def run_training(run_dir: Path, emitter: Emitter, controls: Controls, stages: St
     adapter = save_adapter(model, tokenizer, config, run_dir, source, data_print, stats,
                            history, trainer.state, train_seconds, train_metrics,
                            system_prompt.to_dict() if system_prompt else None)
+    if config.train.report_to:
+        from studio.engine.tracking import log_adapter
+
+        log_adapter(run_dir, adapter, emitter)
     return {"status": "completed", "adapter": str(adapter), "adapter_name": adapter.name,
             "step": trainer.state.global_step, "metrics": _final_metrics(history, trainer, callback)}
 

@@ -22,6 +22,7 @@ from studio.core.objective_summary import describe_figures, describe_objective, 
     objective_of_config
 from studio.core.eta import duration_text, run_seconds
 from studio.core.runs import WORKER_LOG, latest_checkpoint, saved_as_note
+from studio.core.tracking import TrackingLink, tracking_links
 from studio.gui.app_context import AppContext
 from studio.gui.widgets.cards import card, page_header
 from studio.gui.widgets.log_view import LogView
@@ -210,6 +211,7 @@ class RunsPage(QWidget):
         ckpt = latest_checkpoint(info.path)
         if ckpt:
             rows.append(("Last checkpoint", ckpt.name))
+        rows += [(link.title, _link_html(link)) for link in tracking_links(info.path)]
         self.details.setHtml("<table cellspacing=4>" + "".join(
             f"<tr><td style='color:gray;padding-right:12px'>{k}</td><td>{v}</td></tr>" for k, v in rows) + "</table>")
 
@@ -236,3 +238,11 @@ class RunsPage(QWidget):
             QMessageBox.information(self, "Cannot resume now", str(exc))
             return
         self._redraw(force=True)
+
+
+def _link_html(link: TrackingLink) -> str:
+    """A tracker's folder (or server URL) as a link the Details tab opens with the desktop's file
+    manager or browser (anchorClicked -> QDesktopServices.openUrl), with how to view it below."""
+    url = QUrl.fromLocalFile(link.target) if link.local else QUrl(link.target)
+    return (f"<a href='{html.escape(url.toString(), quote=True)}'>{html.escape(link.target)}</a>"
+            f"<br><span style='color:gray'>{html.escape(link.note)}</span>")
