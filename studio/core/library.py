@@ -177,19 +177,26 @@ def folder_files(folder: Path) -> list[tuple[str, int]]:
 
 def list_adapters(adapters_dir: Path) -> list[AdapterInfo]:
     """Every entry of the adapters folder (hidden files aside), broken ones included; one removed or
-    renamed while it is read is left out, as it would be a moment later."""
+    renamed while it is read is left out, as it would be a moment later. Each folder is read only
+    when it changed since any process last listed it (core/adapter_index.py); the entries are
+    shared with other listings: read-only."""
+    from studio.core.adapter_index import adapter_cache, cached_adapter
+
     try:
         entries = sorted(adapters_dir.iterdir(), key=lambda p: p.name.lower())
     except OSError:      # no adapters folder yet (or it is not a folder)
         return []
+    cache = adapter_cache(adapters_dir)
     found = []
     for path in entries:
         if path.name.startswith(".") and not path.is_dir():
             continue     # .DS_Store and the like
-        info = read_adapter(path)
+        info = read_adapter(path) if path.name.startswith(TMP_PREFIX) else cached_adapter(path, read_adapter, cache)
         if info.broken and not os.path.lexists(path):
             continue
         found.append(info)
+    cache.retain({p.name for p in entries})
+    cache.save()
     return found
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from filelock import FileLock, Timeout
 
@@ -22,6 +23,10 @@ from studio.core import protocol
 from studio.core.config import RunConfig
 from studio.core.errors import StudioError
 from studio.core.run_history import RunHistory
+
+if TYPE_CHECKING:
+    from studio.core.listing_cache import ListingCache
+    from studio.core.run_index import ParsedRun
 
 RUN_CONFIG = "run.yaml"
 EVENTS = "events.jsonl"
@@ -88,7 +93,18 @@ def worker_alive(run_dir: Path) -> bool:
 
 
 def load_run(run_dir: Path) -> RunInfo:
+    """One run read from its files now (no cache): what `runs show` and the views of one run use."""
+    parsed = _parse_run(run_dir)
+    history = parsed.history
+    if history.status == "running" and not worker_alive(run_dir):
+        for event in crash_events(run_dir):
+            history.apply(event)
+    return RunInfo(run_dir.name, run_dir, history, parsed.config, parsed.config_error)
+
+
+def _parse_run(run_dir: Path) -> "ParsedRun":
     from studio.core.config_io import load_config
+    from studio.core.run_index import ParsedRun
 
     history = RunHistory.from_file(run_dir / EVENTS)
     config, error = None, ""
@@ -96,10 +112,21 @@ def load_run(run_dir: Path) -> RunInfo:
         config = load_config(run_dir / RUN_CONFIG)
     except StudioError as exc:
         error = str(exc)
+    return ParsedRun(history, config, error)
+
+
+def cached_run(run_dir: Path, cache: "ListingCache[ParsedRun] | None" = None) -> RunInfo:
+    """load_run through the listing cache (core/run_index.py): the same RunInfo, parsed only when
+    run.yaml or events.jsonl changed. Its config and history are shared with other listings:
+    read-only (a crashed run's history is a copy with the crash applied)."""
+    from studio.core.run_index import parsed_run, run_cache, with_crash
+
+    cache = cache if cache is not None else run_cache(run_dir.parent)
+    parsed = parsed_run(run_dir, (RUN_CONFIG, EVENTS), _parse_run, cache)
+    history = parsed.history
     if history.status == "running" and not worker_alive(run_dir):
-        for event in crash_events(run_dir):
-            history.apply(event)
-    return RunInfo(run_dir.name, run_dir, history, config, error)
+        history = with_crash(parsed, crash_events(run_dir))
+    return RunInfo(run_dir.name, run_dir, history, parsed.config, parsed.config_error)
 
 
 def crash_events(run_dir: Path, detail: str = "", *, force_stopped: bool = False) -> list[dict]:
@@ -144,10 +171,31 @@ def record_crash(run_dir: Path, detail: str = "", *, force_stopped: bool = False
     return events
 
 
-def list_runs(runs_dir: Path) -> list[RunInfo]:
-    if not runs_dir.is_dir():
+def run_folders(runs_dir: Path) -> list[Path]:
+    """The run folders (those with a run.yaml), oldest id first."""
+    try:
+        entries = sorted(runs_dir.iterdir())
+    except OSError:           # no runs folder yet (or it is not a folder)
         return []
-    return [load_run(p) for p in sorted(runs_dir.iterdir()) if p.is_dir() and (p / RUN_CONFIG).is_file()]
+    return [p for p in entries if (p / RUN_CONFIG).is_file()]
+
+
+def list_runs(runs_dir: Path, cancelled: "Callable[[], bool] | None" = None) -> list[RunInfo]:
+    """Every run of the workspace, oldest id first: each parsed only when its files changed since
+    any process last listed it (core/run_index.py). `cancelled`: checked between runs (an app that
+    quits stops its listing); the runs read so far are returned."""
+    from studio.core.run_index import run_cache
+
+    folders = run_folders(runs_dir)
+    cache = run_cache(runs_dir)
+    found = []
+    for path in folders:
+        if cancelled is not None and cancelled():
+            return found
+        found.append(cached_run(path, cache))
+    cache.retain({p.name for p in folders})
+    cache.save()
+    return found
 
 
 def checkpoints(run_dir: Path) -> list[Path]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from studio.core.adapter_compat import claimed_base
 from studio.core.datasets.system_prompts import SETTING, TrainedSystemPrompt, recorded_system_prompt
@@ -29,6 +29,10 @@ from studio.core.library import ADAPTER_CONFIG, ADAPTER_WEIGHTS, PICKLE_WEIGHTS,
 from studio.core.model_info import find_model_folder
 from studio.core.runs import CHECKPOINTS, COMPLETE_MARK, checkpoints
 from studio.core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from studio.core.library import AdapterInfo
+    from studio.core.runs import RunInfo
 
 BASE = "base"
 _CKPT = re.compile(r"^checkpoint-(\d+)$")
@@ -160,17 +164,20 @@ class SlotChoice:
         return self.label or self.text
 
 
-def slot_choices(ws: Workspace) -> list[SlotChoice]:
+def slot_choices(ws: Workspace, runs: list[RunInfo] | None = None,
+                 adapters: list[AdapterInfo] | None = None) -> list[SlotChoice]:
     """The base alone, every usable library adapter, then the complete checkpoints of the runs
     (newest run first), so a run that is still training can be tried before it finishes.
-    File reads only; broken adapters are left out (the library lists them with the reason)."""
+    File reads only; broken adapters are left out (the library lists them with the reason).
+    `runs` / `adapters`: a listing already made (the app's, shared with its Runs page), else
+    the workspace is listed here."""
     from studio.core.library import list_adapters
     from studio.core.runs import list_runs
 
     choices = [SlotChoice(BASE, "Base model alone", BASE, detail="The base model without any adapter: what "
                           "training started from")]
     by_name: dict[str, SlotChoice] = {}
-    for info in list_adapters(ws.adapters_dir):
+    for info in adapters if adapters is not None else list_adapters(ws.adapters_dir):
         if info.broken or info.name.startswith("."):
             continue
         steps = (info.studio.get("metrics") or {}).get("steps")
@@ -184,7 +191,7 @@ def slot_choices(ws: Workspace) -> list[SlotChoice]:
                             recorded_system_prompt(info.studio), info.name)
         by_name[info.name] = choice
         choices.append(choice)
-    for run in reversed(list_runs(ws.runs_dir)):
+    for run in reversed(runs if runs is not None else list_runs(ws.runs_dir)):
         base = run.config.model.name_or_path if run.config else ""
         live = " (training)" if run.status == "running" else ""
         name = run.name or run.run_id

@@ -73,7 +73,7 @@ def initial_config(ctx: AppContext) -> RunConfig:
 def start_background_work(ctx: AppContext) -> WorkerTask | None:
     """After the window is up: device detection, the run list, and a missing demo model."""
     ctx.detect_device()
-    ctx.runs.refresh()
+    ctx.runs.refresh_in_background()
     base = ctx.demo_dir / "base-model"
     if (base / "model.safetensors").is_file() or ctx.config.get("model.name_or_path") != str(base):
         return None

@@ -8,11 +8,19 @@ in their run folder (core/run_control.py). A worker this app started stops with 
 its own if the app dies: its stdin, the app's pipe, ends. One run trains at a time:
 Train while a run is active puts the new run in the workspace's queue, and the next queued run
 starts when the active one ends.
+
+The listing is the app's one read of the workspace: runs, library and the Chat slot choices made
+from them, read on Qt's thread pool (`refresh_in_background`: at start-up, when the Runs or Chat
+page is shown, when a run folder appears) through core's listing cache, so a run is parsed once
+per change of its files however many views ask. With 500 runs the app read every run three
+times on the GUI thread and froze for about 11 s after it appeared (issue 19).
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +32,9 @@ from studio.core.run_control import force_stop, request_cancel
 from studio.core.run_history import RunHistory
 from studio.core.run_queue import RunQueue
 from studio.core.run_setup import create_run, precheck
-from studio.core.runs import RUN_CONFIG, RunInfo, load_run
+from studio.core.library import AdapterInfo
+from studio.core.runs import RUN_CONFIG, RunInfo, list_runs, load_run
+from studio.core.slots import SlotChoice
 from studio.core.worker_process import FORCE_STOP_AFTER_S
 from studio.core.workspace import Workspace
 from studio.gui.background import run_in_thread
@@ -35,8 +45,26 @@ ANNOUNCE_MS = 30       # see _launch
 NEW_RUN_S = 600        # a run folder without events this young may still get its worker
 
 
+@dataclass
+class Listing:
+    """One read of the workspace: every run, the library, and the Chat slot menus made from them."""
+
+    runs: dict[str, RunInfo]
+    adapters: list[AdapterInfo]
+    choices: list[SlotChoice]
+
+
+def _config_age(run_dir: Path) -> float:
+    try:
+        return time.time() - (run_dir / RUN_CONFIG).stat().st_mtime
+    except OSError:
+        return float("inf")
+
+
 class RunManager(QObject):
     runs_changed = Signal()
+    listing_changed = Signal()             # slot_choices / adapters moved (the Chat slot menus)
+    listing_failed = Signal(object)        # the exception a background listing raised
     run_event = Signal(str, dict)          # run id, event
     run_ended = Signal(str, str)           # run id, status
     queue_changed = Signal()
@@ -50,34 +78,84 @@ class RunManager(QObject):
         self.infos: dict[str, RunInfo] = {}
         self.live: dict[str, TrainingClient | RunFollower] = {}
         self._cancel_requested: set[str] = set()     # runs of other processes asked to cancel
+        # The last listing's library and Chat slot choices (None until the first one is in).
+        self.adapters: list[AdapterInfo] = []
+        self.slot_choices: list[SlotChoice] | None = None
+        self._listing = False           # a background listing is running
+        self._again = False             # another was asked for meanwhile
+        self._stopping = threading.Event()
         self._watcher = QFileSystemWatcher([str(workspace.runs_dir)], self)
         self._debounce = QTimer(self, singleShot=True, interval=300)
-        self._debounce.timeout.connect(self.refresh)
+        self._debounce.timeout.connect(self.refresh_in_background)
         self._watcher.directoryChanged.connect(lambda _path: self._debounce.start())
 
-    # ---- the list of runs -------------------------------------------------------------------
+    # ---- the list of runs (and the Chat slot menus: one listing for both) ------------------------
     def refresh(self) -> None:
-        """Pick up run folders that appeared (or vanished) since the last look."""
-        runs_dir = self.workspace.runs_dir
-        names = {p.name for p in runs_dir.iterdir()} if runs_dir.is_dir() else set()
-        # Only folders not known yet are checked for their config (a stat each: the page calls this
-        # whenever it is shown, with hundreds of runs in the workspace).
-        known = set(self.infos)
-        present = (names & known) | {n for n in names - known if (runs_dir / n / RUN_CONFIG).is_file()}
+        """Pick up run folders that appeared (or vanished) since the last look, now: blocking, for
+        tests and scripts. The app calls `refresh_in_background`; both read through the listing
+        cache, so only runs whose files changed are parsed."""
+        self._apply(self._read())
+
+    def refresh_in_background(self) -> None:
+        """Read the runs, the library and the slot choices off the GUI thread, then apply them and
+        emit runs_changed / listing_changed. Asked while a listing runs, one more follows it (a
+        folder may have changed after that listing looked): the second parses only what changed."""
+        if self._listing:
+            self._again = True
+            return
+        self._listing, self._again = True, False
+        run_in_thread(self._read, self._listed, self._listing_failed, key=f"run-listing-{id(self)}")
+
+    def _read(self) -> Listing:
+        """On a worker thread: the whole listing (core only, no Qt)."""
+        from studio.core.library import list_adapters
+        from studio.core.slots import slot_choices
+
+        runs = list_runs(self.workspace.runs_dir, cancelled=self._stopping.is_set)
+        adapters = [] if self._stopping.is_set() else list_adapters(self.workspace.adapters_dir)
+        choices = slot_choices(self.workspace, runs=runs, adapters=adapters)
+        return Listing({info.run_id: info for info in runs}, adapters, choices)
+
+    def _listed(self, listing: Listing) -> None:
+        self._listing = False
+        if self._stopping.is_set():
+            return
+        self._apply(listing)
+        if self._again:
+            self.refresh_in_background()
+
+    def _listing_failed(self, exc: BaseException) -> None:
+        self._listing = False
+        self.listing_failed.emit(exc)
+        if self._again and not self._stopping.is_set():
+            self.refresh_in_background()
+
+    def _apply(self, listing: Listing) -> None:
+        """New runs are added (and followed when live elsewhere or about to start), vanished ones
+        dropped, and runs not driven here whose files changed replaced; the slot choices are kept
+        for the Chat page's menus."""
         changed = False
-        for run_id in sorted(present - set(self.infos)):
-            info = load_run(runs_dir / run_id)
-            self.infos[run_id] = info
-            if run_id not in self.live and (info.status == "running" or (
-                    info.status == "created" and time.time() - (info.path / RUN_CONFIG).stat().st_mtime < NEW_RUN_S)):
-                self._follow(info.path)   # live elsewhere, or a worker about to start
-            changed = True
-        for run_id in set(self.infos) - present:
+        for run_id, info in listing.runs.items():
+            old = self.infos.get(run_id)
+            if old is None:
+                self.infos[run_id] = info
+                if run_id not in self.live and (info.status == "running" or (
+                        info.status == "created" and _config_age(info.path) < NEW_RUN_S)):
+                    self._follow(info.path)   # live elsewhere, or a worker about to start
+                changed = True
+            elif run_id not in self.live and (old.history is not info.history or old.config is not info.config):
+                self.infos[run_id] = info
+                changed = True
+        for run_id in set(self.infos) - set(listing.runs):
             if run_id not in self.live:
                 del self.infos[run_id]
                 changed = True
         if changed:
             self.runs_changed.emit()
+        if listing.choices != self.slot_choices:
+            self.slot_choices = listing.choices
+            self.adapters = listing.adapters
+            self.listing_changed.emit()
 
     def run_ids(self) -> list[str]:
         return sorted(self.infos, reverse=True)
@@ -205,6 +283,7 @@ class RunManager(QObject):
         Waiting is needed: Qt kills a QProcess's process when the QProcess is destroyed at exit,
         which would lose the steps since the last checkpoint (or a half-saved adapter). A worker
         still loading has nothing to save and is not waited for. Runs of other processes go on."""
+        self._stopping.set()            # a listing still running stops at its next run folder
         own = [s for s in self.live.values() if isinstance(s, TrainingClient) and s.running]
         for source in own:
             source.cancel()

@@ -103,7 +103,7 @@ class RunsPage(QWidget):
         self.list.rebuild()
 
     def on_shown(self) -> None:
-        self.ctx.runs.refresh()
+        self.ctx.runs.refresh_in_background()
 
     # ---- selection and drawing ----------------------------------------------------------------------
     def select_run(self, run_id: str) -> None:

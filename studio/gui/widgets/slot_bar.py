@@ -1,7 +1,8 @@
 """What the two chat columns hold: the base model, slot A and slot B, blind mode, and Load.
 
 Each slot is the base model alone, a library adapter, or a complete checkpoint of a run (also a
-run that is still training), listed by core.slots.slot_choices off the GUI thread and shown in a
+run that is still training), listed by core.slots.slot_choices off the GUI thread as a part of the
+app's one workspace listing (RunManager.refresh_in_background, shared with the Runs page) and shown in a
 SlotPicker (a menu, with "Adapter folder…" for a PEFT folder anywhere). The base model defaults
 to the one the adapters were trained on ("" lets the worker read it from them); its box stays
 editable, for a hub id or a model folder.
@@ -13,9 +14,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QWidget)
 
-from studio.core.slots import BASE, SlotChoice, slot_choices
+from studio.core.slots import BASE, SlotChoice
 from studio.gui.app_context import AppContext
-from studio.gui.background import run_in_thread
 from studio.gui.widgets.slot_picker import SlotPicker
 
 AUTO_BASE = "The adapters' own base model"
@@ -39,6 +39,8 @@ class SlotBar(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.choices: list[SlotChoice] = []
+        ctx.runs.listing_changed.connect(self._listed)
+        ctx.runs.listing_failed.connect(self._fill_failed)
         self.base = self._combo("chat-base", 20, "The base model both columns run on. The adapters' own base model "
                                 "is the one they were trained on; choose another only if it has the same layers.")
         tip = ("Slot {}: the base model alone, an adapter from the library, a checkpoint of a run, or an "
@@ -103,9 +105,17 @@ class SlotBar(QWidget):
 
     # ---- choices ------------------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Re-read the library and the runs (off the GUI thread); keeps what is chosen."""
-        run_in_thread(lambda: slot_choices(self.ctx.workspace), self._fill, lambda exc: self._fill_failed(exc),
-                      key=f"slot-choices-{id(self)}", owner=self)
+        """Ask for a new listing of the library and the runs (the app's one listing, shared with
+        the Runs page and read off the GUI thread: RunManager); keeps what is chosen. The menus
+        fill when it is in, and after every later listing that changed them; a bar made after a
+        listing is filled from it at once."""
+        if self.ctx.runs.slot_choices is not None and not self.choices:
+            self._fill(self.ctx.runs.slot_choices)
+        self.ctx.runs.refresh_in_background()
+
+    def _listed(self) -> None:
+        if self.ctx.runs.slot_choices is not None:
+            self._fill(self.ctx.runs.slot_choices)
 
     def _fill_failed(self, exc: BaseException) -> None:
         self.status.setText(f"Could not read the adapter library: {exc}")
