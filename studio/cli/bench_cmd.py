@@ -1,9 +1,11 @@
-"""`studio bench`: studio's trainer against a plain Transformers Trainer + peft run, side by side.
+"""`studio bench`: studio's trainer against the scripts a user would write instead, side by side.
 
-Runs the same fine-tune in fresh processes, alternating and repeated, and reports real tokens/s,
-wall time for the same examples, peak memory, time to the first step with each stage's time,
-the ratio of each (studio / baseline) and the loss curves of both. Everything lands in one
-folder: report.json (every run, the machine, the versions, the load average) and
+Runs the same fine-tune in fresh processes, alternating and repeated: studio's trainer and the
+baselines of `--baseline` (a plain Transformers Trainer + peft script by default; TRL's SFTTrainer
+padded, padding-free or packed on request), and reports real tokens/s, wall time for the same
+examples, peak memory, time to the first step with each stage's time, the ratio of each
+(studio / baseline) and the loss curves of all. Everything lands in one folder: report.json
+(every run, the machine, the versions, the load average), training.md (the table) and
 training-loss.svg. See docs/benchmarks.md for recorded figures.
 """
 
@@ -22,7 +24,8 @@ from studio.core.atomic import atomic_write_json, atomic_write_text
 from studio.core.bench import report as bench_report
 from studio.core.bench.gui import run_gui_section
 from studio.core.bench.memory_check import run_memory_section
-from studio.core.bench.training_speed import STUDIO_ONLY_KEYS, TrainingBench, run_section
+from studio.core.bench.training_speed import (DEFAULT_BASELINES, STUDIO_ONLY_KEYS, TrainingBench,
+                                              parse_baselines, run_section)
 from studio.core.config import QUANT_CHOICES
 from studio.core.errors import ConfigError
 
@@ -32,14 +35,19 @@ STAGE_ORDER = ("import", "load_data", "load_model", "tokenize", "setup", "train"
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "bench", parents=[common_options()], help="measure studio's trainer against a plain Trainer + peft run",
-        description="Train the same examples with a plain transformers Trainer + peft (the baseline) and with "
-                    "studio's trainer, each in a fresh process, alternating and repeated; report tokens/s, "
-                    "time, peak memory, their ratios and both loss curves.")
+        "bench", parents=[common_options()], help="measure studio's trainer against a plain Trainer + peft run and TRL",
+        description="Train the same examples with studio's trainer and with baseline scripts a user would write "
+                    "(a plain transformers Trainer + peft; TRL's SFTTrainer), each in a fresh process, alternating "
+                    "and repeated; report tokens/s, time, peak memory, their ratios and the loss curves.")
     parser.add_argument("--model", default="", metavar="M",
                         help="base model folder or hub id (default: the demo's tiny Llama, built once)")
     parser.add_argument("--data", default="", metavar="FILE",
                         help="dataset to take the examples from (default: generated tickets of mixed lengths)")
+    parser.add_argument("--baseline", default=",".join(DEFAULT_BASELINES), metavar="LIST",
+                        help="what to compare studio with, comma-separated, or all (default: trainer): trainer "
+                             "(transformers Trainer + peft, padded batches), trl (TRL SFTTrainer, padded), "
+                             "trl-padding-free (SFTConfig(padding_free=True)), trl-packing (SFTConfig(packing=True): "
+                             "fewer, fuller steps, so its loss curve differs). Each adds one run per repeat")
     parser.add_argument("--quant", default="none", choices=QUANT_CHOICES, help="quantize the base model (both runs)")
     parser.add_argument("--steps", type=int, default=30, metavar="N",
                         help="optimizer steps: each run trains one epoch over N x batch-size examples")
@@ -78,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
                           hint="use any of: " + ", ".join(SECTIONS))
     bench = TrainingBench(folder=folder, model=args.model, data=args.data, quant=args.quant, steps=args.steps,
                           repeats=args.repeats, batch_size=args.batch_size, max_len=args.max_len, lr=args.lr,
-                          threads=args.threads, studio_set=list(args.set)).check()
+                          threads=args.threads, studio_set=list(args.set),
+                          baselines=parse_baselines(args.baseline)).check()
 
     def say(text: str) -> None:
         if not args.json:
@@ -110,9 +119,10 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_json(folder / "report.json", report)
     report["files"] = {"report": str(folder / "report.json")}
     if "training" in measured:
-        plot = folder / "training-loss.svg"
+        plot, table = folder / "training-loss.svg", folder / "training.md"
         atomic_write_text(plot, bench_report.training_plot(measured["training"]))
-        report["files"]["plot"] = str(plot)
+        atomic_write_text(table, bench_report.training_markdown(report))
+        report["files"].update(plot=str(plot), table=str(table))
     if args.json:
         print_json(_without_series(report))
         return 0
@@ -122,8 +132,9 @@ def run(args: argparse.Namespace) -> int:
         print_memory_table(measured["memory"])
     if "gui" in measured:
         print_gui_table(measured["gui"])
-    print(f"Report: {report['files']['report']}" + (f"\nPlot: {report['files']['plot']}" if "plot" in report["files"]
-                                                     else ""))
+    files = report["files"]
+    print(f"Report: {files['report']}" + (f"\nTable: {files['table']}\nPlot: {files['plot']}" if "plot" in files
+                                          else ""))
     return 0
 
 
@@ -144,50 +155,72 @@ def _cell(figure: dict[str, Any] | None, fmt: Any) -> str:
 
 
 def print_table(report: dict[str, Any]) -> None:
+    """A row per trainer, then studio / each baseline, then each trainer's stages."""
     from rich.console import Console
     from rich.table import Table
 
     section = report["sections"]["training"]
     summary, config = section["summary"], section["config"]
-    a, b = summary["trainers"]["baseline"], summary["trainers"]["studio"]
-    ratios = summary.get("ratios", {})
+    trainers = [t for t in [*summary["baselines"], "studio"] if t in summary["trainers"]]
+    figures = summary["trainers"]
+    first = figures[trainers[-1]]
     console = Console()
-    table = Table(title=f"Training speed: {a['train_examples']} examples, {a['train_tokens']:,} real tokens, "
-                        f"{a['steps']} steps; median (min-max) of {config['repeats']} runs each",
+    table = Table(title=f"Training speed: {first['train_examples']} examples, {first['train_tokens']:,} real tokens, "
+                        f"{first['steps']} steps; median (min-max) of {config['repeats']} runs each",
                   title_justify="left")
-    for column in ("", "baseline (a)", "studio (b)", "b/a median (paired min-max)"):
-        table.add_column(column, justify="right" if column else "left")
-    rows = [("real tokens/s", "tokens_per_s", lambda v: f"{v:,.0f}"),
-            ("wall time for the same examples", "seconds", lambda v: f"{v:.1f} s"),
-            ("real tokens per CPU-second", "tokens_per_cpu_s", lambda v: f"{v:,.0f}"),
-            (f"peak memory ({'CUDA max allocated' if _on_cuda(section) else 'RSS'})", "peak_mem_bytes", human_bytes),
-            ("time to first step", "to_first_step_s", lambda v: f"{v:.1f} s")]
-    for label, key, fmt in rows:
-        ratio = ratios.get(key, {})
-        paired = ratio.get("paired")
-        ratio_text = "-" if ratio.get("of_medians") is None else f"{ratio['of_medians']:.2f}x" + (
-            f"  ({paired['min']:.2f}-{paired['max']:.2f})" if paired and paired["n"] > 1 else "")
-        table.add_row(label, _cell(a[key], fmt), _cell(b[key], fmt), ratio_text)
-    loss = summary.get("loss", {})
-    for label, key in (("eval loss (held out)", "eval_loss"), ("train loss, last quarter", "late_train_loss")):
-        pair = loss.get(key, {})
-        if pair.get("baseline") is not None and pair.get("studio") is not None:
-            table.add_row(label, f"{pair['baseline']:.4f}", f"{pair['studio']:.4f}",
-                          f"{pair['studio'] / pair['baseline']:.3f}x")
-    stages = set(a["stages"]) | set(b["stages"])
-    for stage in [s for s in STAGE_ORDER if s in stages] + sorted(stages - set(STAGE_ORDER)):
-        table.add_row(f"  stage: {stage}", _seconds(a["stages"].get(stage)), _seconds(b["stages"].get(stage)), "")
+    columns = [("real tokens/s", "tokens_per_s", lambda v: f"{v:,.0f}"),
+               ("wall time", "seconds", lambda v: f"{v:.1f} s"),
+               ("tokens per CPU-s", "tokens_per_cpu_s", lambda v: f"{v:,.0f}"),
+               (f"peak {'CUDA max allocated' if _on_cuda(section) else 'RSS'}", "peak_mem_bytes", human_bytes),
+               ("first step", "to_first_step_s", lambda v: f"{v:.1f} s")]
+    table.add_column("trainer")
+    for label, _, _ in columns:
+        table.add_column(label, justify="right")
+    table.add_column("steps", justify="right")
+    table.add_column("eval loss", justify="right")
+    for name in trainers:
+        eval_loss = next((r.get("eval_loss") for r in section["runs"] if r["trainer"] == name), None)
+        table.add_row(name, *[_cell(figures[name][key], fmt) for _, key, fmt in columns], str(figures[name]["steps"]),
+                      "-" if eval_loss is None else f"{eval_loss:.4f}")
     console.print(table)
+
+    ratios = Table(title="studio / baseline: ratio of the medians (paired min-max)", title_justify="left")
+    for column in ("baseline", "tokens/s", "wall time", "peak memory", "same examples", "loss per step differs by",
+                   "same learning"):
+        ratios.add_column(column, justify="left" if column == "baseline" else "right")
+    for name in summary["baselines"]:
+        loss = summary["loss"].get(name, {})
+        diff = loss.get("max_step_difference")
+        ratios.add_row(name, *[_ratio(summary["ratios"][name][key]) for key in ("tokens_per_s", "seconds",
+                                                                               "peak_mem_bytes")],
+                       "yes" if summary["same_examples"][name] else "NO",
+                       "-" if diff is None else f"{diff:.2g}" + ("" if summary["same_batches"][name]
+                                                                 else " (other batches)"),
+                       "yes" if loss.get("same_learning") else "no")
+    console.print(ratios)
+
+    stages_table = Table(title="time to the first step, by stage (median)", title_justify="left")
+    stages_table.add_column("stage")
+    for name in trainers:
+        stages_table.add_column(name, justify="right")
+    stages = set().union(*(figures[t]["stages"] for t in trainers))
+    for stage in [s for s in STAGE_ORDER if s in stages] + sorted(stages - set(STAGE_ORDER)):
+        stages_table.add_row(stage, *[_seconds(figures[t]["stages"].get(stage)) for t in trainers])
+    console.print(stages_table)
     speedups = next((r.get("speedups") for r in section["runs"] if r["trainer"] == "studio"), None) or {}
     console.print("studio's speed-ups: " + ", ".join(f"{k} {v}" for k, v in speedups.items()))
     cached = [r.get("from_cache") for r in section["runs"] if r["trainer"] == "studio"]
     console.print(f"studio's tokenized data from the cache: {cached} (the first run fills it)")
-    if loss:
-        console.print(f"same examples: {'yes' if summary.get('same_examples') else 'NO'}; loss per step differs by at "
-                      f"most {loss['max_step_difference']:.2g} (mean {loss['mean_step_difference']:.2g}); "
-                      f"same learning: {'yes' if loss['same_learning'] else 'NO'}")
     load = report["load_average"]
     console.print(f"load average at start {load['start']}, at end {load['end']} on {report['machine']['cores']} cores")
+
+
+def _ratio(ratio: dict[str, Any]) -> str:
+    paired = ratio.get("paired")
+    if ratio.get("of_medians") is None:
+        return "-"
+    return f"{ratio['of_medians']:.2f}x" + (f"  ({paired['min']:.2f}-{paired['max']:.2f})"
+                                             if paired and paired["n"] > 1 else "")
 
 
 def _on_cuda(section: dict[str, Any]) -> bool:

@@ -1,10 +1,10 @@
 """Run config -> transformers TrainingArguments and Trainer.
 
-The mapping is kept in one place so that `studio bench`'s baseline and studio's own trainer
+The mapping is kept in one place so that `studio bench`'s baselines and studio's own trainer
 differ only where we say they do: padding-free packing (DataCollatorWithFlattening + attention
-kept per example, see packing.py) and Liger Kernel on CUDA (kernels.py). Both keep the examples
-of every step and the token-averaged loss of the plain padded run, so what is learned does not
-change. Length-grouped batches are opt-in (train.group_by_length): they change the batches.
+kept per example, see packing.py), logits at label positions only (label_logits.py) and Liger
+Kernel on CUDA (kernels.py). All keep the examples of every step and the token-averaged loss of
+the plain padded run, so what is learned does not change. Length-grouped batches are opt-in (train.group_by_length): they change the batches.
 """
 
 from __future__ import annotations
@@ -116,14 +116,17 @@ def build_trainer(model: Any, tokenizer: Any, config: RunConfig, train_set: Any,
     else:
         collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100,
                                           pad_to_multiple_of=8 if device == "cuda" else None)
+    from studio.engine.label_logits import label_positions
+
+    collator, label_logits, label_note = label_positions(model, _without(collator, "length") if grouped else collator,
+                                                         liger, data_parallel=args.n_gpu > 1)
     trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
-                      data_collator=_without(collator, "length") if grouped else collator,
-                      processing_class=tokenizer, callbacks=callbacks)
+                      data_collator=collator, processing_class=tokenizer, callbacks=callbacks)
     emitter.emit("log", message="speed-ups: " + ", ".join(
         [f"packing {'on' if packing else 'off'}", f"length-grouped batches {'on' if grouped else 'off'}",
-         f"Liger Kernel {'on' if liger else 'off: ' + liger_note}",
+         f"Liger Kernel {'on' if liger else 'off: ' + liger_note}", f"logits at label positions only {label_note}",
          f"gradient checkpointing {'on' if config.train.grad_checkpointing else 'off'}"]),
-        speedups={"packing": packing, "group_by_length": grouped, "liger": liger,
+        speedups={"packing": packing, "group_by_length": grouped, "liger": liger, "label_logits": label_logits,
                   "grad_checkpointing": config.train.grad_checkpointing,
                   "attention": getattr(model.config, "_attn_implementation", None)})
     return trainer, callback

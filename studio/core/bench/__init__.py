@@ -1,6 +1,7 @@
 """`studio bench`: measured answers to "is it faster, and does it learn the same?", one section each.
 
-    training   studio's trainer vs a plain Transformers Trainer + peft run of the same fine-tune
+    training   studio's trainer vs the baselines of --baseline (a plain Transformers Trainer + peft
+               script; TRL's SFTTrainer padded, padding-free, packed) on the same fine-tune
                (training_speed.py; data in data.py, statistics in summary.py)
 
 A section is a module with `run_section(options, workspace, say) -> dict` returning `config`,

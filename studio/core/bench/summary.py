@@ -77,35 +77,50 @@ def repeat_determinism(runs: list[dict[str, Any]]) -> float | None:
     return worst
 
 
-def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    per_trainer: dict[str, Any] = {}
-    for trainer in ("baseline", "studio"):
-        mine = [r for r in runs if r["trainer"] == trainer]
-        if not mine:
-            continue
-        per_trainer[trainer] = {
-            "runs": len(mine),
-            "train_tokens": mine[0]["train_tokens"],
-            "train_examples": mine[0].get("train_examples"),
-            "steps": mine[0].get("steps"),
-            "tokens_per_s": spread([r["tokens_per_s"] for r in mine]),
-            "seconds": spread([r["seconds"] for r in mine]),
-            "tokens_per_cpu_s": spread([r["tokens_per_cpu_s"] for r in mine]),
-            "peak_mem_bytes": spread([r["peak_mem_bytes"] for r in mine]),
-            "to_first_step_s": spread([r["to_first_step_s"] for r in mine]),
-            "stages": stage_medians(mine),
-        }
-    summary: dict[str, Any] = {"trainers": per_trainer}
-    if "baseline" in per_trainer and "studio" in per_trainer:
-        a, b = per_trainer["baseline"], per_trainer["studio"]
-        ratios = {}
-        for key in ("tokens_per_s", "seconds", "tokens_per_cpu_s", "peak_mem_bytes", "to_first_step_s"):
-            med_a, med_b = (a[key] or {}).get("median"), (b[key] or {}).get("median")
-            ratios[key] = {"of_medians": med_b / med_a if med_a and med_b is not None else None,
-                           "paired": spread(paired_ratios(runs, key))}
-        summary["ratios"] = ratios
-        first = {t: next(r for r in runs if r["trainer"] == t) for t in ("baseline", "studio")}
-        summary["loss"] = loss_agreement(first["baseline"], first["studio"])
-        summary["same_examples"] = a["train_tokens"] == b["train_tokens"] and a["train_examples"] == b["train_examples"]
+def trainer_figures(mine: list[dict[str, Any]]) -> dict[str, Any]:
+    """One trainer's figures over its repeats."""
+    return {
+        "runs": len(mine),
+        "train_tokens": mine[0]["train_tokens"],
+        "train_labels": mine[0].get("train_labels"),
+        "train_examples": mine[0].get("train_examples"),
+        "train_rows": mine[0].get("train_rows"),
+        "steps": mine[0].get("steps"),
+        "tokens_per_s": spread([r["tokens_per_s"] for r in mine]),
+        "seconds": spread([r["seconds"] for r in mine]),
+        "tokens_per_cpu_s": spread([r["tokens_per_cpu_s"] for r in mine]),
+        "peak_mem_bytes": spread([r["peak_mem_bytes"] for r in mine]),
+        "to_first_step_s": spread([r["to_first_step_s"] for r in mine]),
+        "stages": stage_medians(mine),
+    }
+
+
+def summarise(runs: list[dict[str, Any]], baselines: list[str] | None = None) -> dict[str, Any]:
+    """Figures per trainer, and for each baseline: studio / baseline ratios, loss agreement and
+    whether both trained the same examples, tokens and loss tokens (`same_examples`) in the same
+    number of steps (`same_batches`; TRL's packing takes fewer, fuller steps).
+
+    `baselines` keeps the order asked for; by default every trainer of `runs` except studio."""
+    names = list(dict.fromkeys(r["trainer"] for r in runs))
+    baselines = [b for b in (baselines or [n for n in names if n != "studio"]) if b in names]
+    per_trainer = {t: trainer_figures([r for r in runs if r["trainer"] == t])
+                   for t in [*baselines, "studio"] if t in names}
+    summary: dict[str, Any] = {"trainers": per_trainer, "baselines": baselines, "ratios": {}, "loss": {},
+                               "same_examples": {}, "same_batches": {}}
+    if "studio" in per_trainer:
+        b = per_trainer["studio"]
+        first_studio = next(r for r in runs if r["trainer"] == "studio")
+        for name in baselines:
+            a = per_trainer[name]
+            ratios = {}
+            for key in ("tokens_per_s", "seconds", "tokens_per_cpu_s", "peak_mem_bytes", "to_first_step_s"):
+                med_a, med_b = (a[key] or {}).get("median"), (b[key] or {}).get("median")
+                ratios[key] = {"of_medians": med_b / med_a if med_a and med_b is not None else None,
+                               "paired": spread(paired_ratios(runs, key, a=name))}
+            summary["ratios"][name] = ratios
+            summary["loss"][name] = loss_agreement(next(r for r in runs if r["trainer"] == name), first_studio)
+            summary["same_examples"][name] = all(a[k] == b[k] for k in ("train_tokens", "train_labels",
+                                                                         "train_examples"))
+            summary["same_batches"][name] = summary["same_examples"][name] and a["steps"] == b["steps"]
     summary["repeat_loss_difference"] = repeat_determinism(runs)
     return summary

@@ -13,7 +13,9 @@ from html import escape
 
 PANEL_W, PANEL_H = 440, 300
 MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 58, 16, 48, 44
-COLORS = {"baseline": "#4c72b0", "studio": "#dd8452"}
+LEGEND_ROW = 14
+COLORS = {"trainer": "#4c72b0", "trl": "#55a868", "trl-padding-free": "#8172b3", "trl-packing": "#937860",
+          "studio": "#dd8452"}
 
 
 @dataclass
@@ -63,8 +65,11 @@ def _panel(panel: Panel, left: float, top: float) -> list[str]:
     y_lo = 0.0 if panel.y_from_zero else min(ys)
     x_ticks, y_ticks = nice_ticks(min(xs), max(xs), integers=panel.integer_x), nice_ticks(y_lo, max(ys))
     x0, x1, y0, y1 = min(x_ticks), max(x_ticks), min(y_ticks), max(y_ticks)
-    w, h = PANEL_W - MARGIN_L - MARGIN_R, PANEL_H - MARGIN_T - MARGIN_B
-    ox, oy = left + MARGIN_L, top + MARGIN_T
+    w = PANEL_W - MARGIN_L - MARGIN_R
+    rows = _legend_rows(panel.series, w)
+    extra = LEGEND_ROW * (len(rows) - 1)  # a legend of several rows pushes the plot down
+    h = PANEL_H - MARGIN_T - MARGIN_B - extra
+    ox, oy = left + MARGIN_L, top + MARGIN_T + extra
 
     def sx(x: float) -> float:
         return ox + (x - x0) / ((x1 - x0) or 1) * w
@@ -88,19 +93,38 @@ def _panel(panel: Panel, left: float, top: float) -> list[str]:
         pts = [(sx(x), sy(y)) for x, y in s.points if math.isfinite(x) and math.isfinite(y)]
         if s.dots:
             out.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{s.color}" fill-opacity="0.75"/>' for x, y in pts)
+        elif len(pts) == 1:  # a line of one point (one step) would not show
+            out.append(f'<circle cx="{pts[0][0]:.1f}" cy="{pts[0][1]:.1f}" r="3" fill="{s.color}"/>')
         elif pts:
             dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
             out.append(f'<polyline points="{path}" fill="none" stroke="{s.color}" stroke-width="{s.width}"{dash}/>')
-    lx = ox  # the legend: one row between the title and the plot, so it never hides data
-    for s in panel.series:
-        ly = top + 36
-        mark = (f'<circle cx="{lx + 8}" cy="{ly - 4}" r="4" fill="{s.color}"/>' if s.dots else
-                f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 16}" y2="{ly - 4}" stroke="{s.color}" '
-                f'stroke-width="{max(s.width, 2)}"' + (f' stroke-dasharray="{s.dash}"' if s.dash else "") + "/>")
-        out.append(mark + f'<text x="{lx + 22}" y="{ly}">{escape(s.label)}</text>')
-        lx += 34 + 7 * len(s.label)
+    for r, row in enumerate(rows):  # the legend: rows between the title and the plot, never over data
+        lx, ly = ox, top + 36 + LEGEND_ROW * r
+        for s in row:
+            mark = (f'<circle cx="{lx + 8}" cy="{ly - 4}" r="4" fill="{s.color}"/>' if s.dots else
+                    f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 16}" y2="{ly - 4}" stroke="{s.color}" '
+                    f'stroke-width="{max(s.width, 2)}"' + (f' stroke-dasharray="{s.dash}"' if s.dash else "") + "/>")
+            out.append(mark + f'<text x="{lx + 22}" y="{ly}">{escape(s.label)}</text>')
+            lx += _legend_width(s)
     return out
+
+
+def _legend_width(series: Series) -> float:
+    return 34 + 6.5 * len(series.label)
+
+
+def _legend_rows(series: list[Series], width: float) -> list[list[Series]]:
+    """Legend entries in rows that fit the plot's width."""
+    rows: list[list[Series]] = [[]]
+    used = 0.0
+    for s in series:
+        if rows[-1] and used + _legend_width(s) - 12 > width:
+            rows.append([])
+            used = 0.0
+        rows[-1].append(s)
+        used += _legend_width(s)
+    return rows
 
 
 def chart(panels: list[Panel], caption: str = "") -> str:

@@ -1,14 +1,15 @@
-"""The training-speed section of `studio bench`: studio's trainer against a plain Trainer + peft run.
+"""The training-speed section of `studio bench`: studio's trainer against baselines a user writes.
 
-Both train the same examples (one epoch over the same file, the same tokenization, the same
-hyperparameters and seed, read from one run.yaml) in fresh processes, alternating
-(a b, b a, a b, ...) so that a machine getting busier or quieter affects both alike:
+All train the same examples (one epoch over the same file, the same tokenization, the same
+hyperparameters and seed, read from one run.yaml) in fresh processes, in one alternating loop
+(a b c s, s c b a, a b c s, ...) so that a machine getting busier or quieter affects all alike:
 
-    (a) baseline   python -m studio.engine.bench_baseline run.yaml result.json
-    (b) studio     python -m studio.engine train --run-dir ...   (the real `studio train` worker)
+    baselines   python -m studio.engine.bench_baseline --baseline NAME run.yaml result.json
+                trainer (Trainer + peft), trl, trl-padding-free, trl-packing (SFTTrainer)
+    studio      python -m studio.engine train --run-dir ...   (the real `studio train` worker)
 
 Throughput is real tokens (the examples' lengths, no padding) over the span from train begin to
-the end of the last optimizer step, measured the same way in both. Peak memory is CUDA max
+the end of the last optimizer step, measured the same way in all. Peak memory is CUDA max
 allocated on a GPU, peak RSS of the process on the CPU. The default data is generated with
 mixed lengths (core/bench/data.py) and the default model is the demo's tiny Llama, so it runs
 anywhere in minutes.
@@ -36,6 +37,9 @@ from studio.core.workspace import Workspace
 from studio.core.worker_process import WorkerProcess, worker_env
 
 EVAL_ROWS = 64
+# The scripts in studio/engine/bench_baselines (SCRIPTS there; the core does not import the engine).
+BASELINES = ("trainer", "trl", "trl-padding-free", "trl-packing")
+DEFAULT_BASELINES = ("trainer",)
 STUDIO_ONLY_KEYS = ("train.packing", "train.group_by_length", "train.liger", "data.cache_tokenized",
                     "model.attn_implementation")
 Say = Callable[[str], None]
@@ -54,8 +58,14 @@ class TrainingBench:
     lr: float = 2e-3
     threads: int = 0  # 0: the libraries' default (all cores)
     studio_set: list[str] = field(default_factory=list)
+    baselines: list[str] = field(default_factory=lambda: list(DEFAULT_BASELINES))
 
     def check(self) -> "TrainingBench":
+        unknown = [b for b in self.baselines if b not in BASELINES]
+        if unknown or not self.baselines or len(set(self.baselines)) != len(self.baselines):
+            raise ConfigError(f"--baseline {','.join(self.baselines)!r}: " + (
+                f"unknown baseline {', '.join(unknown)}" if unknown else "name each baseline once"),
+                hint="use any of " + ", ".join(BASELINES) + ", comma-separated, or all")
         for name, value, least in (("--steps", self.steps, 1), ("--repeats", self.repeats, 1),
                                    ("--batch-size", self.batch_size, 1), ("--max-len", self.max_len, 8)):
             if value < least:
@@ -64,7 +74,7 @@ class TrainingBench:
             key = item.partition("=")[0].strip()
             if key not in STUDIO_ONLY_KEYS:
                 raise ConfigError(f"--set {item!r}: only studio's own speed settings can differ from the "
-                                  "baseline, so that both train the same way",
+                                  "baselines, so that all train the same way",
                                   hint="use one of: " + ", ".join(STUDIO_ONLY_KEYS))
         return self
 
@@ -123,25 +133,37 @@ def subset_of(path: Path, rows: int, out: Path) -> tuple[Path, Path | None]:
     return files[0], (files[1] if len(files) > 1 else None)
 
 
-def run_baseline(bench: TrainingBench, repeat: int) -> dict[str, Any]:
-    folder = bench.folder / "baseline" / f"run-{repeat + 1}"
+def parse_baselines(text: str) -> list[str]:
+    """`--baseline trainer,trl` -> ["trainer", "trl"]; `all` is every baseline."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    return list(BASELINES) if names == ["all"] else names
+
+
+def run_order(baselines: list[str], repeat: int) -> list[str]:
+    """Baselines then studio, reversed every other repeat: a b s, s b a, a b s, ..."""
+    order = [*baselines, "studio"]
+    return order if repeat % 2 == 0 else order[::-1]
+
+
+def run_baseline(bench: TrainingBench, name: str, repeat: int) -> dict[str, Any]:
+    folder = bench.folder / "baselines" / name / f"run-{repeat + 1}"
     folder.mkdir(parents=True, exist_ok=True)
-    result_path = folder / "result.json"
+    result_path, log_path = folder / "result.json", folder / "baseline.log"
     launched = time.time()
-    with open(folder / "baseline.log", "w", encoding="utf-8") as log:
-        code = subprocess.run([sys.executable, "-m", "studio.engine.bench_baseline",
+    with open(log_path, "w", encoding="utf-8") as log:
+        code = subprocess.run([sys.executable, "-m", "studio.engine.bench_baseline", "--baseline", name,
                                str(bench.folder / RUN_CONFIG), str(result_path)],
                               stdout=log, stderr=subprocess.STDOUT, env=worker_env()).returncode
     if code != 0 or not result_path.is_file():
-        tail = (folder / "baseline.log").read_text(encoding="utf-8", errors="replace")[-2000:]
-        raise StudioError(f"the baseline run failed (exit code {code})", kind="internal",
-                          hint=f"its log is {folder / 'baseline.log'}:\n{tail}")
+        tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+        raise StudioError(f"the {name} baseline run failed (exit code {code})", kind="internal",
+                          hint=f"its log is {log_path}:\n{tail}")
     result = json.loads(result_path.read_text(encoding="utf-8"))
-    return _measured("baseline", repeat, result["span"], result["train_tokens"], result["train_begin_t"] - launched,
+    return _measured(name, repeat, result["span"], result["train_tokens"], result["train_begin_t"] - launched,
                      stages=result["stages"], losses=result["losses"], eval_loss=result["eval_loss"],
-                     step_seconds=result["step_seconds"],
-                     peak_mem_bytes=result["peak_mem_bytes"], train_examples=result["train_examples"],
-                     steps=result["steps"], settings=result["settings"])
+                     step_seconds=result["step_seconds"], peak_mem_bytes=result["peak_mem_bytes"],
+                     train_examples=result["train_examples"], train_labels=result["train_labels"],
+                     train_rows=result["train_rows"], steps=result["steps"], settings=result["settings"])
 
 
 def run_studio(bench: TrainingBench, workspace: Workspace, repeat: int) -> dict[str, Any]:
@@ -171,7 +193,8 @@ def run_studio(bench: TrainingBench, workspace: Workspace, repeat: int) -> dict[
                      seen["train_begin_t"] - launched, stages=seen["stages"], losses=seen["losses"],
                      step_seconds=seen["step_seconds"],
                      eval_loss=seen["eval_loss"], peak_mem_bytes=metrics.get("peak_mem_bytes"),
-                     train_examples=data.get("train_examples"), steps=metrics.get("steps"),
+                     train_examples=data.get("train_examples"), train_labels=data["tokens"].get("target_tokens"),
+                     train_rows=data.get("train_examples"), steps=metrics.get("steps"),
                      speedups=seen.get("speedups"), from_cache=data.get("from_cache"),
                      environment=seen.get("environment"), run_dir=str(run_dir))
 
@@ -222,13 +245,12 @@ def run_section(bench: TrainingBench, workspace: Workspace, say: Say) -> dict[st
     config = prepare(bench, workspace, say)
     studio_workspace = Workspace.open(bench.folder / "workspace")
     runs: list[dict[str, Any]] = []
-    total = 2 * bench.repeats
+    total = (len(bench.baselines) + 1) * bench.repeats
     for repeat in range(bench.repeats):
-        order = ("baseline", "studio") if repeat % 2 == 0 else ("studio", "baseline")
-        for trainer in order:
+        for trainer in run_order(bench.baselines, repeat):
             say(f"[{len(runs) + 1}/{total}] {trainer} (repeat {repeat + 1}) ...")
-            run = (run_baseline(bench, repeat) if trainer == "baseline"
-                   else run_studio(bench, studio_workspace, repeat))
+            run = (run_studio(bench, studio_workspace, repeat) if trainer == "studio"
+                   else run_baseline(bench, trainer, repeat))
             runs.append(run)
             say(f"      {run['tokens_per_s']:,.0f} tokens/s, {run['seconds']:.1f} s for {run['train_tokens']:,} "
                 f"tokens, first step after {run['to_first_step_s']:.1f} s")
@@ -236,5 +258,5 @@ def run_section(bench: TrainingBench, workspace: Workspace, say: Say) -> dict[st
                        "eval_data": config.data.eval_path or None, "steps": bench.steps,
                        "batch_size": bench.batch_size, "max_len": bench.max_len, "lr": bench.lr,
                        "repeats": bench.repeats, "threads": bench.threads or None,
-                       "studio_set": bench.studio_set},
-            "runs": runs, "summary": summarise(runs)}
+                       "studio_set": bench.studio_set, "baselines": list(bench.baselines)},
+            "runs": runs, "summary": summarise(runs, bench.baselines)}
