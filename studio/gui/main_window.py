@@ -41,6 +41,7 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget()
         self.page_classes = page_classes()
         self._built: dict[int, QWidget] = {}
+        self._pending_pages: list[int] = []   # built one per turn after the first paint
         for page_class in self.page_classes:
             self.stack.addWidget(QWidget())            # placeholder until the page is first needed
             item = QListWidgetItem(page_class.title)
@@ -93,7 +94,27 @@ class MainWindow(QMainWindow):
         return [self.page_at(i) for i in range(len(self.page_classes))]
 
     def build_remaining_pages(self) -> None:
-        """After the window is shown: build the other pages so that switching is instant."""
+        """After the window is shown: build the other pages so that switching is instant, one page
+        per turn of the event loop (the page shown first, then in sidebar order), so that clicks
+        and paints get in between: all of them in one turn held the window for seconds in a large
+        workspace. A page asked for meanwhile (`page_at`) is built at once and skipped here."""
+        current = self.stack.currentIndex()
+        order = [current, *(i for i in range(len(self.page_classes)) if i != current)]
+        self._pending_pages = [i for i in order if i not in self._built]
+        self._build_next_page()
+
+    def _build_next_page(self) -> None:
+        pending = self._pending_pages
+        while pending and pending[0] in self._built:
+            pending.pop(0)
+        if not pending:
+            return
+        self.page_at(pending.pop(0))
+        if pending:
+            QTimer.singleShot(0, self, self._build_next_page)
+
+    def build_all_pages(self) -> None:
+        """Every page now, in this turn (tests and layout checks that look at all of them)."""
         for index in range(len(self.page_classes)):
             self.page_at(index)
 

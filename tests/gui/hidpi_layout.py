@@ -28,7 +28,7 @@ def measure(home: Path, model: Path, data: Path) -> dict:
     ctx.config.replace(config)
     window.setProperty("no_confirm", True)
     window.show()
-    window.build_remaining_pages()
+    window.build_all_pages()
     window.resize(LAPTOP)
     train = window.page("Train")
     wait_until(lambda: train.info is not None, 30)       # the model's layers fill the page's tables

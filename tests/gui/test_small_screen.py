@@ -65,7 +65,7 @@ def test_first_window_fits_the_screen() -> None:
 @pytest.mark.parametrize("index", range(5), ids=["data", "train", "runs", "library", "chat"])
 def test_every_page_fits_a_laptop_screen(app, qtbot, index: int) -> None:  # noqa: ANN001
     ctx, window = app
-    window.build_remaining_pages()
+    window.build_all_pages()
     window.resize(LAPTOP)
     window.show_page_index(index)
     qtbot.wait(200)

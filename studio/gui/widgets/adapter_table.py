@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import (QAbstractTableModel, QItemSelectionModel, QModelIndex, QPersistentModelIndex,
-                            QSortFilterProxyModel, Qt, Signal)
-from PySide6.QtGui import QBrush, QColor
+                            QSortFilterProxyModel, Qt, QTimer, Signal)
+from PySide6.QtGui import QBrush, QColor, QShowEvent
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from studio.core.library import AdapterInfo
@@ -23,6 +23,8 @@ from studio.gui.theme import Theme
 COLUMNS = ("Name", "Base model", "Rank", "Targets", "Dataset", "Created", "Final loss", "Best eval", "Size", "Tags")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 NAME_ROLE = Qt.ItemDataRole.UserRole
+RIGHT_ALIGNED = (2, 6, 7, 8)
+WIDTHS = (150, 110, 0, 80, 80, 0, 0, 0, 0, 60)     # 0: a short figure, as wide as its widest value
 
 
 def short_path(path: str, width: int = 34) -> str:
@@ -51,14 +53,22 @@ def sort_value(info: AdapterInfo, column: int) -> Any:
 
 
 class AdapterModel(QAbstractTableModel):
+    """The rows' texts and sort keys are computed once per listing (`set_adapters`): a view calls
+    data() for every cell it paints or measures, tens of thousands of calls for a few hundred
+    adapters, and each one formatted its text again."""
+
     def __init__(self, theme: Theme) -> None:
         super().__init__()
         self.theme = theme
         self.adapters: list[AdapterInfo] = []
+        self.texts: list[tuple[str, ...]] = []
+        self.keys: list[tuple[Any, ...]] = []
 
     def set_adapters(self, adapters: list[AdapterInfo]) -> None:
         self.beginResetModel()
         self.adapters = adapters
+        self.texts = [tuple(cell_text(info, c) for c in range(len(COLUMNS))) for info in adapters]
+        self.keys = [tuple(sort_value(info, c) for c in range(len(COLUMNS))) for info in adapters]
         self.endResetModel()
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
@@ -75,12 +85,12 @@ class AdapterModel(QAbstractTableModel):
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        info = self.adapters[index.row()]
-        column = index.column()
+        row, column = index.row(), index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return cell_text(info, column)
+            return self.texts[row][column]
         if role == SORT_ROLE:
-            return sort_value(info, column)
+            return self.keys[row][column]
+        info = self.adapters[row]
         if role == NAME_ROLE:
             return info.name
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -97,14 +107,21 @@ class AdapterModel(QAbstractTableModel):
             return QBrush(QColor(self.theme.colors()["disabled"]))
         if role == Qt.ItemDataRole.DecorationRole and column == 0 and info.broken:
             return icon("warning", self.theme.colors()["warn"], 16)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (2, 6, 7, 8):
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in RIGHT_ALIGNED:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
 
 class _SortProxy(QSortFilterProxyModel):
+    """Sorts on the source's cached keys, read directly rather than through data() twice per
+    comparison."""
+
     def lessThan(self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:
-        a, b = left.data(SORT_ROLE), right.data(SORT_ROLE)
+        source = self.sourceModel()
+        if isinstance(source, AdapterModel):
+            a, b = source.keys[left.row()][left.column()], source.keys[right.row()][right.column()]
+        else:
+            a, b = left.data(SORT_ROLE), right.data(SORT_ROLE)
         if a[0] != b[0]:              # a missing value goes last in either direction
             return b[0] if self.sortOrder() == Qt.SortOrder.AscendingOrder else a[0]
         try:
@@ -138,13 +155,41 @@ class AdapterTable(QTableView):
         header.setHighlightSections(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in enumerate((150, 110, 0, 80, 80, 0, 0, 0, 0, 60)):
+        for column, width in enumerate(WIDTHS):
             if width:
                 self.setColumnWidth(column, width)
-            else:            # short figures: exactly as wide as the header or the widest value
-                header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+            else:            # short figures: as wide as the header or the widest value (fit_figure_columns)
+                header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
+        self.fit_figure_columns()
         self.selectionModel().selectionChanged.connect(lambda *_: self.selection_changed.emit(self.selected_names()))
-        theme.changed.connect(self.viewport().update)
+        theme.changed.connect(self._restyled)
+
+    def _restyled(self) -> None:
+        self.fit_figure_columns()
+        self.viewport().update()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
+        """Measured again once shown: the style sheet (fonts, padding) applies from then on."""
+        super().showEvent(event)
+        QTimer.singleShot(0, self, self.fit_figure_columns)
+
+    def fit_figure_columns(self) -> None:
+        """The short-figure columns exactly as wide as their header or widest value, as
+        ResizeToContents makes them, but measured on one cell per column (the widest text) rather
+        than every cell: ResizeToContents laid out each cell through the style sheet, seconds for
+        500 adapters, each time the rows changed or the page was first shown."""
+        metrics = self.fontMetrics()
+        header = self.horizontalHeader()
+        texts = self.source.texts
+        for column, width in enumerate(WIDTHS):
+            if width:
+                continue
+            want = header.sectionSizeHint(column)
+            if texts:
+                row = max(range(len(texts)), key=lambda r, c=column: metrics.horizontalAdvance(texts[r][c]))
+                index = self.proxy.mapFromSource(self.source.index(row, column))
+                want = max(want, self.sizeHintForIndex(index).width())
+            self.setColumnWidth(column, want)
 
     def set_adapters(self, adapters: list[AdapterInfo]) -> None:
         """New rows; the selection is kept by name."""
@@ -152,6 +197,7 @@ class AdapterTable(QTableView):
         self.selectionModel().blockSignals(True)
         self.source.set_adapters(adapters)
         self.selectionModel().blockSignals(False)
+        self.fit_figure_columns()
         self.select_names(keep)
 
     def info(self, name: str) -> AdapterInfo | None:
