@@ -15,8 +15,9 @@ from studio.core.runs import RUN_CONFIG
 PROBE = """
 import sys
 from pathlib import Path
+from studio.core.config_io import load_config
 from studio.engine.train_session import environment, skip_unused_imports
-skip_unused_imports(Path(sys.argv[1]))
+skip_unused_imports(load_config(Path(sys.argv[1]) / "run.yaml"))
 import peft, transformers
 from transformers.utils import is_bitsandbytes_available
 print(sys.modules.get("bitsandbytes") is not None, is_bitsandbytes_available(), environment()["bitsandbytes"])

@@ -19,8 +19,9 @@ from studio.engine.worker_io import Controls, Emitter
 
 
 def train_run(run_dir: Path, resume: bool, emitter: Emitter, controls: Controls) -> int:
-    offline_unless_hub(run_dir)
-    skip_unused_imports(run_dir)
+    config = _config_or_none(run_dir)   # read once here, before any library import
+    offline_unless_hub(config)
+    skip_unused_imports(config)
     emitter.emit("hello", worker="train", pid=os.getpid(), run_id=run_dir.name, resume=resume,
                  python=sys.version.split()[0])
     stages = Stages(emitter)
@@ -54,22 +55,20 @@ def train_run(run_dir: Path, resume: bool, emitter: Emitter, controls: Controls)
     return guarded(emitter, body, writes_to=[run_dir, Workspace(run_dir.parent.parent).adapters_dir])
 
 
-def offline_unless_hub(run_dir: Path) -> None:
+def offline_unless_hub(config: Any) -> None:
     """A run on a local model folder never touches the network (set before huggingface_hub is
-    imported, which reads the flag once)."""
-    config = _config_or_none(run_dir)
+    imported, which reads the flag once). `config`: the run's, or None when it cannot be read."""
     name = config.model.name_or_path if config else ""
     if name and Path(name).expanduser().is_dir():
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 
-def skip_unused_imports(run_dir: Path) -> None:
+def skip_unused_imports(config: Any) -> None:
     """An unquantized run never calls bitsandbytes, but peft imports it when it is installed, and
     bitsandbytes imports torch's compiler: a third of the worker's start-up (8.5 s instead of
     13-17 s to import peft on a busy 2-core machine). Marking it absent in sys.modules makes
     importlib.util.find_spec, which peft and transformers ask, answer "not installed"."""
-    config = _config_or_none(run_dir)
     if config is not None and config.model.quant == "none" and "bitsandbytes" not in sys.modules:
         sys.modules["bitsandbytes"] = None  # type: ignore[assignment]
 
