@@ -39,13 +39,50 @@ def test_families_train_every_answer_and_its_end_of_turn(template: str, system: 
     assert view["unrendered_turns"] == 0
 
 
+def with_control_tokens(template: str, tokens: list[str]) -> object:
+    """The demo tokenizer with a family's control tokens as special tokens, as its real tokenizer has."""
+    tokenizer = build_tokenizer()
+    tokenizer.add_special_tokens({"additional_special_tokens": tokens})
+    tokenizer.chat_template = template
+    return tokenizer
+
+
+CHATML_TOKENS = ["<|im_start|>", "<|im_end|>"]
+
+
+@pytest.mark.parametrize("template, tokens, system, trained", [
+    (T.CHATML, CHATML_TOKENS, True, "4<|im_end|>6<|im_end|>"),
+    (T.QWEN3_THINKING, CHATML_TOKENS, True, "4<|im_end|><think>\n\n</think>\n\n6<|im_end|>"),
+    (T.GEMMA, ["<start_of_turn>", "<end_of_turn>"], False, "4<end_of_turn>6<end_of_turn>"),
+    (T.LLAMA3, ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"], True, "4<|eot_id|>6<|eot_id|>"),
+], ids=["chatml", "qwen3", "gemma", "llama3"])
+def test_the_separator_after_an_end_of_turn_token_is_not_trained(template: str, tokens: list[str], system: bool,
+                                                                 trained: str) -> None:
+    view = describe_example(with_control_tokens(template, tokens), {"messages": (SYSTEM if system else []) + TWO_TURNS},
+                            4096, "assistant")
+    assert view["trained_text"] == trained
+
+
+def test_labels_match_the_assistant_mask_trl_trains_with() -> None:
+    """TRL's assistant_only_loss trains the tokens a template's {% generation %} blocks mark
+    (transformers' return_assistant_tokens_mask); the same template without markers gets the
+    same labels on the same ids."""
+    messages = SYSTEM + TWO_TURNS
+    marked = with_control_tokens(T.CHATML_MARKED, CHATML_TOKENS)
+    mask = marked.apply_chat_template(messages, return_dict=True, return_assistant_tokens_mask=True)
+    ours = describe_example(with_control_tokens(T.CHATML, CHATML_TOKENS), {"messages": messages}, 4096, "assistant")
+    assert ours["input_ids"] == mask["input_ids"]
+    assert [label != -100 for label in ours["labels"]] == [bool(m) for m in mask["assistant_masks"]]
+
+
 def test_gemma_without_system_role_rejects_a_system_message() -> None:
     with pytest.raises(TemplateProblem, match="System role not supported"):
         show(T.GEMMA, SYSTEM + TWO_TURNS)
 
 
 def test_generation_markers_are_used_even_when_prefixes_would_agree() -> None:
-    # The prefix method would train the newline after <|im_end|>; the markers say it is not the assistant's.
+    # "<|im_end|>" is plain text to the demo tokenizer, so the newline after it is not cut as an
+    # end-of-turn token's separator (see the test below with it as a token); the markers still cut it.
     plain, marked = show(T.CHATML, TWO_TURNS), show(T.CHATML_MARKED, TWO_TURNS)
     assert plain["text"] == marked["text"]
     assert plain["trained_text"] == "4<|im_end|>\n6<|im_end|>\n" and marked["trained_text"] == "4<|im_end|>6<|im_end|>"

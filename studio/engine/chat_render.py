@@ -68,7 +68,8 @@ def render_chat(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict
         return Rendered(full, [(0, len(full))])
     needed = {i for i, t in enumerate(train) if t != (loss_on == "all")} | set(details)
     spans = _turn_spans(tokenizer, prepared, tools, full, needed, template)
-    keep = [(0, len(full))] if loss_on == "all" else [spans[i] for i in needed if train[i] and spans.get(i)]
+    keep = [(0, len(full))] if loss_on == "all" else [
+        _without_separator(tokenizer, full, spans[i]) for i in needed if train[i] and spans.get(i)]
     drop = [spans[i] for i in needed if not train[i] and spans.get(i)]
     for i, detail in details.items():
         if train[i] and spans.get(i):
@@ -121,6 +122,31 @@ def _render(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str
 
 # ---- where each turn is ------------------------------------------------------------------------
 
+def _without_separator(tokenizer: Any, full: str, span: tuple[int, int]) -> tuple[int, int]:
+    """The turn without the whitespace the template writes after its end-of-turn token (ChatML's
+    newline after <|im_end|>, Gemma's after <end_of_turn>): the model learns to end its turn with
+    the token, and the separator is the template's, not the assistant's, as TRL's assistant
+    masks and templates with {% generation %} markers count it."""
+    start, end = span
+    kept = full[start:end].rstrip()
+    if len(kept) == end - start or not kept:
+        return span
+    return (start, start + len(kept)) if kept.endswith(_special_texts(tokenizer)) else span
+
+
+def _special_texts(tokenizer: Any) -> tuple[str, ...]:
+    key = (id(tokenizer), len(tokenizer))
+    if _SPECIALS.get("key") != key:
+        decoder = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+        texts = {t.content for t in decoder.values() if getattr(t, "special", False) and t.content.strip()}
+        texts.update(t for t in (getattr(tokenizer, "eos_token", None),) if isinstance(t, str) and t.strip())
+        _SPECIALS.update(key=key, texts=tuple(sorted(texts)))
+    return _SPECIALS["texts"]
+
+
+_SPECIALS: dict[str, Any] = {}
+
+
 def _turn_spans(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, full: str, needed: set[int],
                 template: str) -> dict[int, tuple[int, int] | None]:
     spans: dict[int, tuple[int, int] | None] = {}
@@ -154,7 +180,7 @@ def _marked_spans(tokenizer: Any, messages: list[dict[str, Any]], tools: Any) ->
 def _locate(tokenizer: Any, messages: list[dict[str, Any]], tools: Any, full: str, i: int) -> tuple[int, int] | None:
     """Turn i's span in `full`, or None when the template does not show it (see the module text)."""
     before = _try_render(tokenizer, messages[:i], tools, messages[i]["role"] == "assistant") if i else ""
-    upto = _try_render(tokenizer, messages[: i + 1], tools)
+    upto = full if i == len(messages) - 1 else _try_render(tokenizer, messages[: i + 1], tools)
     if before is not None and upto is not None and full.startswith(upto) and upto.startswith(before):
         return len(before), len(upto)
     region = _changed_region(tokenizer, messages, tools, full, i, whole=True)

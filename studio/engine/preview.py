@@ -67,7 +67,7 @@ def _preview_pairs(tokenizer: Any, records: list[dict[str, Any]], sources: list[
     """Prompt and answer lengths of every pair (or KTO row); the label mask does not apply (a
     preference objective always trains the answers, never the prompt)."""
     from studio.engine.pair_tokens import pair_lengths
-    from studio.engine.tokenization import LengthStats, _histogram
+    from studio.engine.token_stats import LengthStats, histogram
 
     keys = ["prompt", "chosen", "rejected"] if "chosen" in records[0] else ["prompt", "completion"]
     emitter.emit("stage", name="tokenize", message=f"tokenizing {len(records)} records")
@@ -90,7 +90,7 @@ def _preview_pairs(tokenizer: Any, records: list[dict[str, Any]], sources: list[
                             truncated=sum(s > max_len for s in sequences),
                             tokens=sum(min(s, max_len) for s in sequences),
                             target_tokens=sum(a for row in rows if row for a in row[1:]), max_len=max_len,
-                            histogram=_histogram(sequences))
+                            histogram=histogram(sequences))
     emitter.emit("pair_tokens", keys=keys, lengths=rows)
     emitter.emit("token_stats", stats=stats.to_dict(), lengths=sequences, records=len(records),
                  rejected=rejected[:MAX_REJECTED_LISTED], rejected_count=len(rejected))

@@ -22,7 +22,7 @@ from typing import Any
 from studio.core.atomic import TMP_PREFIX, atomic_dir
 from studio.core.datasets import Record, fingerprint
 
-TOKENIZATION_VERSION = 2  # bump when tokenization.py or chat_render.py change the ids or labels they produce
+TOKENIZATION_VERSION = 3  # bump when tokenization.py or chat_render.py change the ids or labels they produce
 KEEP_ENTRIES = 20
 META = "meta.json"
 

@@ -14,81 +14,138 @@ character split across tokens (Chinese, emoji in a byte-level vocabulary) is nev
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
 from typing import Any
+
+import numpy as np
 
 from studio.core.errors import DataError
 from studio.engine.chat_render import TemplateProblem, TemplateUnsupported, render_chat
+from studio.engine.token_stats import IGNORE, LengthStats, TokenTally
 
 __all__ = ["IGNORE", "LengthStats", "TemplateProblem", "TemplateUnsupported", "describe_example", "encode_record",
-           "check_template", "explain_example", "tokenize_records", "unsupported_error"]
+           "check_template", "explain_example", "tokenize_chunks", "tokenize_records", "unsupported_error"]
 
-IGNORE = -100
-
-
-@dataclass
-class LengthStats:
-    examples: int = 0
-    min: int = 0
-    mean: float = 0.0
-    p50: int = 0
-    p95: int = 0
-    max: int = 0
-    truncated: int = 0
-    dropped_no_target: int = 0
-    tokens: int = 0
-    target_tokens: int = 0
-    max_len: int = 0
-    unrendered_turns: int = 0
-    histogram: tuple[list[int], list[int]] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+CHUNK_ROWS = 1000         # records rendered and tokenized per batch call
+PARALLEL_ENCODING = True  # off in token_dataset's forked processes (one per core already)
 
 
 def encode_record(tokenizer: Any, record: dict[str, Any], max_len: int, loss_on: str,
                   keep_text: bool = False) -> list[dict[str, Any]]:
     """One record to one or more examples {input_ids, labels, length, truncated}; with keep_text
     also the text and each token's character offsets in it (for describe_example)."""
+    [encoded] = encode_records(tokenizer, [record], max_len, loss_on, keep_text)
+    if isinstance(encoded, TemplateProblem):
+        raise encoded
+    return encoded
+
+
+def encode_records(tokenizer: Any, records: list[dict[str, Any]], max_len: int, loss_on: str,
+                   keep_text: bool = False) -> list[list[dict[str, Any]] | TemplateProblem]:
+    """Each record's examples, or the TemplateProblem that rejected it.
+
+    The texts of all records are tokenized in one call per kind (the fast tokenizer encodes a
+    batch on every core, and a call's fixed cost is paid once); the chat template, which runs in
+    Python, renders each conversation."""
+    chats: dict[int, Any] = {}
+    results: list[Any] = [None] * len(records)
+    for i, record in enumerate(records):
+        if record.get("messages"):
+            try:
+                chats[i] = render_chat(tokenizer, record["messages"], record.get("tools"), loss_on)
+            except TemplateProblem as exc:
+                results[i] = exc
+    completions = [i for i, r in enumerate(records) if not r.get("messages") and r.get("completion") is not None]
+    texts = [i for i, r in enumerate(records) if not r.get("messages") and r.get("completion") is None]
+    chat_enc = _encode(tokenizer, [chats[i].text for i in chats], False, True)
+    prompt_enc = _encode(tokenizer, [records[i]["prompt"] or "" for i in completions], True, keep_text)
+    answer_enc = _encode(tokenizer, [records[i]["completion"] for i in completions], False, keep_text)
+    text_enc = _encode(tokenizer, [records[i]["text"] for i in texts], True, keep_text)
+    for (i, rendered), (ids, offsets) in zip(chats.items(), chat_enc):
+        results[i] = [_chat_example(ids, offsets, rendered, max_len, keep_text)]
     eos = tokenizer.eos_token_id
-    if record.get("messages"):
-        rendered = render_chat(tokenizer, record["messages"], record.get("tools"), loss_on)
-        enc = tokenizer(rendered.text, add_special_tokens=False, return_offsets_mapping=True)
-        ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
-        labels = _labels_in_spans(ids, offsets, rendered.trained)
-        example = _truncate(ids, labels, max_len)
-        example["unrendered_turns"] = rendered.unrendered
-        if keep_text:
-            example.update(text=rendered.text, offsets=offsets[:max_len])
-        return [example]
-    if record.get("completion") is not None:
-        prompt = record["prompt"] or ""
-        prompt_enc = tokenizer(prompt, add_special_tokens=True, return_offsets_mapping=keep_text)
-        completion_enc = tokenizer(record["completion"], add_special_tokens=False, return_offsets_mapping=keep_text)
-        prompt_ids, completion_ids = list(prompt_enc["input_ids"]), list(completion_enc["input_ids"])
-        offsets = [tuple(o) for o in prompt_enc["offset_mapping"]] + [
-            (s + len(prompt), e + len(prompt)) for s, e in completion_enc["offset_mapping"]] if keep_text else []
-        if eos is not None:
-            completion_ids = completion_ids + [eos]
-            offsets.append((-1, -1))       # a token of its own, not in the text
-        ids = prompt_ids + completion_ids
-        labels = (list(prompt_ids) if loss_on == "all" else [IGNORE] * len(prompt_ids)) + completion_ids
-        example = _truncate(ids, labels, max_len)
-        if keep_text:
-            example.update(text=prompt + record["completion"], offsets=offsets[:max_len])
-        return [example]
-    enc = tokenizer(record["text"], add_special_tokens=True, return_offsets_mapping=keep_text)
-    ids = list(enc["input_ids"])
-    offsets = [tuple(o) for o in enc["offset_mapping"]] if keep_text else []
+    for i, prompt, answer in zip(completions, prompt_enc, answer_enc):
+        results[i] = [_completion_example(records[i], prompt, answer, eos, max_len, loss_on, keep_text)]
+    for i, encoded in zip(texts, text_enc):
+        results[i] = _text_examples(records[i]["text"], encoded, eos, max_len, keep_text)
+    return results
+
+
+def _encode(tokenizer: Any, texts: list[str], special: bool, offsets: bool) -> list[tuple[list[int], list[Any]]]:
+    """(ids, character offsets or []) per text, in one tokenizer call."""
+    if not texts:
+        return []
+    backend = getattr(tokenizer, "backend_tokenizer", None) if getattr(tokenizer, "is_fast", False) else None
+    if backend is None:  # a slow tokenizer: transformers' own call (offsets only where it has them)
+        enc = tokenizer(texts, add_special_tokens=special, return_offsets_mapping=offsets)
+        return list(zip(enc["input_ids"], enc["offset_mapping"] if offsets else [[]] * len(texts)))
+    # The fast tokenizer's own batch call, as transformers makes it, without converting every
+    # encoding into a dict of lists first; truncation and padding off, as transformers sets them.
+    backend.no_truncation()
+    backend.no_padding()
+    with _parallel_encoding():
+        encodings = backend.encode_batch(texts, add_special_tokens=special)
+    return [(e.ids, e.offsets if offsets else []) for e in encodings]
+
+
+@contextlib.contextmanager
+def _parallel_encoding() -> Iterator[None]:
+    """The tokenizer encodes a batch on every core. Workers run with TOKENIZERS_PARALLELISM=false
+    (a fork after parallel use makes the library disable itself with a warning); it is read at
+    each call, so it is turned on for this call only."""
+    before = os.environ.get("TOKENIZERS_PARALLELISM")
+    os.environ["TOKENIZERS_PARALLELISM"] = "true" if PARALLEL_ENCODING else "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = before
+
+
+def _chat_example(ids: list[int], offsets: list[Any], rendered: Any, max_len: int,
+                  keep_text: bool) -> dict[str, Any]:
+    labels = _labels_in_spans(ids, offsets, rendered.trained)
+    example = _truncate(list(ids), labels, max_len)
+    example["unrendered_turns"] = rendered.unrendered
+    if keep_text:
+        example.update(text=rendered.text, offsets=[tuple(o) for o in offsets[:max_len]])
+    return example
+
+
+def _completion_example(record: dict[str, Any], prompt: tuple[list[int], list[Any]],
+                        answer: tuple[list[int], list[Any]], eos: int | None, max_len: int, loss_on: str,
+                        keep_text: bool) -> dict[str, Any]:
+    text = record["prompt"] or ""
+    prompt_ids, completion_ids = list(prompt[0]), list(answer[0])
+    offsets = [tuple(o) for o in prompt[1]] + [(s + len(text), e + len(text)) for s, e in answer[1]]
     if eos is not None:
-        ids = ids + [eos]
+        completion_ids.append(eos)
+        offsets.append((-1, -1))       # a token of its own, not in the text
+    ids = prompt_ids + completion_ids
+    labels = (list(prompt_ids) if loss_on == "all" else [IGNORE] * len(prompt_ids)) + completion_ids
+    example = _truncate(ids, labels, max_len)
+    if keep_text:
+        example.update(text=text + record["completion"], offsets=offsets[:max_len])
+    return example
+
+
+def _text_examples(text: str, encoded: tuple[list[int], list[Any]], eos: int | None, max_len: int,
+                   keep_text: bool) -> list[dict[str, Any]]:
+    """A text longer than max_len is cut into max_len chunks (continued pre-training)."""
+    ids = list(encoded[0])
+    offsets = [tuple(o) for o in encoded[1]]
+    if eos is not None:
+        ids.append(eos)
         offsets.append((-1, -1))
     chunks = [ids[i: i + max_len] for i in range(0, len(ids), max_len)] or [ids]
     examples = [{"input_ids": c, "labels": list(c), "length": len(c), "raw_length": len(ids),
                  "truncated": False} for c in chunks if len(c) > 1]
     if keep_text and examples:
-        examples[0].update(text=record["text"], offsets=offsets[:max_len])
+        examples[0].update(text=text, offsets=offsets[:max_len])
     return examples
 
 
@@ -122,21 +179,38 @@ def check_template(tokenizer: Any, records: list[Any], loss_on: str) -> None:
             pass      # this row's own problem: reported with the others at tokenization
 
 
-def _labels_in_spans(ids: list[int], offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> list[int]:
-    """A token is trained when it starts inside a trained span (spans sorted and disjoint)."""
-    labels = []
-    k = 0
-    for tok, (start, _end) in zip(ids, offsets):
-        while k < len(spans) and start >= spans[k][1]:
-            k += 1
-        labels.append(tok if k < len(spans) and spans[k][0] <= start else IGNORE)
-    return labels
+def _labels_in_spans(ids: list[int], offsets: list[Any], spans: list[tuple[int, int]]) -> list[int]:
+    """A token is trained when it starts inside a trained span (spans sorted, disjoint, half-open):
+    its start's place among the span bounds is odd exactly then."""
+    if not ids:
+        return []
+    starts = np.fromiter((o[0] for o in offsets), dtype=np.int64, count=len(ids))
+    bounds = np.fromiter((b for span in spans for b in span), dtype=np.int64, count=2 * len(spans))
+    inside = np.searchsorted(bounds, starts, side="right") % 2 == 1
+    return np.where(inside, np.asarray(ids, dtype=np.int64), IGNORE).tolist()
 
 
 def _truncate(ids: list[int], labels: list[int], max_len: int) -> dict[str, Any]:
     raw = len(ids)
     return {"input_ids": ids[:max_len], "labels": labels[:max_len], "length": min(raw, max_len),
             "raw_length": raw, "truncated": raw > max_len}
+
+
+def tokenize_chunks(tokenizer: Any, records: Sequence[Any], sources: list[str], max_len: int,
+                    loss_on: str, tally: TokenTally) -> Iterator[list[dict[str, Any]]]:
+    """The examples, CHUNK_ROWS records at a time, so a caller can store each chunk compactly
+    (Arrow) before the next is made: memory grows with the chunk, not with the dataset. `tally`
+    collects the length statistics and the (source, reason) of rejected records. Records are
+    dicts, or Records turned into dicts a chunk at a time."""
+    for first in range(0, len(records), CHUNK_ROWS):
+        chunk = [r if isinstance(r, dict) else r.to_dict() for r in records[first: first + CHUNK_ROWS]]
+        examples: list[dict[str, Any]] = []
+        for encoded, source in zip(encode_records(tokenizer, chunk, max_len, loss_on), sources[first:]):
+            if isinstance(encoded, TemplateProblem):
+                tally.rejected.append((source, f"the chat template rejected the conversation: {encoded}"))
+                continue
+            examples.extend(tally.add(encoded))
+        yield examples
 
 
 def tokenize_records(tokenizer: Any, records: list[dict[str, Any]], sources: list[str], max_len: int,
@@ -146,57 +220,11 @@ def tokenize_records(tokenizer: Any, records: list[dict[str, Any]], sources: lis
 
     `lengths_out`, when given, receives each record's untruncated token count (the Data page
     recounts truncation for another max length from it without tokenizing again)."""
-    examples: list[dict[str, Any]] = []
-    rejected: list[tuple[str, str]] = []
-    raw_lengths: list[int] = []
-    truncated = dropped = unrendered = 0
-    for record, source in zip(records, sources):
-        try:
-            encoded = encode_record(tokenizer, record, max_len, loss_on)
-        except TemplateProblem as exc:
-            rejected.append((source, f"the chat template rejected the conversation: {exc}"))
-            continue
-        except TemplateUnsupported as exc:
-            raise unsupported_error(tokenizer, exc, source) from None
-        if encoded:
-            raw_lengths.append(encoded[0]["raw_length"])
-            unrendered += encoded[0].get("unrendered_turns", 0)
-        for ex in encoded:
-            truncated += ex["truncated"]
-            if not any(label != IGNORE for label in ex["labels"][1:]):
-                dropped += 1
-                continue
-            examples.append({"input_ids": ex["input_ids"], "labels": ex["labels"], "length": ex["length"]})
+    tally = TokenTally(max_len)
+    examples = [ex for chunk in tokenize_chunks(tokenizer, records, sources, max_len, loss_on, tally) for ex in chunk]
     if lengths_out is not None:
-        lengths_out.extend(raw_lengths)
-    stats = length_stats(raw_lengths, examples, truncated, dropped, max_len)
-    stats.unrendered_turns = unrendered
-    return examples, stats, rejected
-
-
-def length_stats(raw_lengths: list[int], examples: list[dict[str, Any]], truncated: int, dropped: int,
-                 max_len: int) -> LengthStats:
-    if not raw_lengths:
-        return LengthStats(max_len=max_len, dropped_no_target=dropped)
-    ordered = sorted(raw_lengths)
-    n = len(ordered)
-    return LengthStats(
-        examples=len(examples), min=ordered[0], mean=round(sum(ordered) / n, 1), p50=ordered[n // 2],
-        p95=ordered[min(n - 1, math.ceil(0.95 * n) - 1)], max=ordered[-1], truncated=truncated,
-        dropped_no_target=dropped, tokens=sum(e["length"] for e in examples),
-        target_tokens=sum(sum(1 for x in e["labels"] if x != IGNORE) for e in examples),
-        max_len=max_len, histogram=_histogram(ordered))
-
-
-def _histogram(ordered: list[int], bins: int = 40) -> tuple[list[int], list[int]]:
-    """Bin edges and counts, small enough to send in an event."""
-    lo, hi = ordered[0], ordered[-1]
-    width = max(1, math.ceil((hi - lo + 1) / bins))
-    edges = [lo + i * width for i in range(bins + 1) if lo + i * width <= hi + width]
-    counts = [0] * (len(edges) - 1)
-    for value in ordered:
-        counts[min(len(counts) - 1, (value - lo) // width)] += 1
-    return edges, counts
+        lengths_out.extend(tally.raw_lengths)
+    return examples, tally.stats(), tally.rejected
 
 
 def describe_example(tokenizer: Any, record: dict[str, Any], max_len: int, loss_on: str) -> dict[str, Any]:

@@ -148,8 +148,11 @@ def _sft_trainer(model: Any, tokenizer: Any, config: RunConfig, train_records: l
 
     stages.enter("tokenize", f"tokenizing {len(train_records)} + {len(eval_records)} examples")
     cache_dir = Workspace(run_dir.parent.parent).tokenized_cache_dir if config.data.cache_tokenized else None
-    train_set, stats, cached = tokenize(tokenizer, train_records, config, cache_dir)
-    eval_set, _, _ = tokenize(tokenizer, eval_records, config, cache_dir) if eval_records else (None, None, None)
+    def say(message: str) -> None:
+        emitter.emit("log", message=message)
+
+    train_set, stats, cached = tokenize(tokenizer, train_records, config, cache_dir, say)
+    eval_set, _, _ = tokenize(tokenizer, eval_records, config, cache_dir, say) if eval_records else (None, None, None)
     emitter.emit("data_stats", fingerprint=data_print, train_rows=len(train_records), eval_rows=len(eval_records),
                  train_examples=len(train_set), eval_examples=len(eval_set) if eval_set else 0,
                  from_cache=cached, turns=report.turns, **stats)
@@ -237,11 +240,11 @@ def load_records(config: RunConfig) -> tuple[list[Record], list[Record], str, Im
     return train, evals, fingerprint(train + evals), report
 
 
-def tokenize(tokenizer: Any, records: list[Record], config: RunConfig,
-             cache_dir: Path | None) -> tuple[Any, dict[str, Any], bool]:
+def tokenize(tokenizer: Any, records: list[Record], config: RunConfig, cache_dir: Path | None,
+             say: Any = None) -> tuple[Any, dict[str, Any], bool]:
     """The tokenized dataset, its statistics, and whether it came from the workspace cache."""
     from studio.engine import token_cache
-    from studio.engine.tokenization import tokenize_records
+    from studio.engine.token_dataset import tokenized_dataset
 
     key = token_cache.cache_key(records, tokenizer, config.data.max_len, config.data.loss_on)
     hit = token_cache.load(cache_dir, key) if cache_dir else None
@@ -249,13 +252,10 @@ def tokenize(tokenizer: Any, records: list[Record], config: RunConfig,
         dataset, meta = hit
         stats, rejected = meta["stats"], [tuple(r) for r in meta["rejected"]]
     else:
-        from datasets import Dataset
-
-        examples, length_stats, rejected = tokenize_records(
-            tokenizer, [r.to_dict() for r in records], [r.source for r in records],
-            config.data.max_len, config.data.loss_on)
+        dataset, length_stats, rejected = tokenized_dataset(
+            tokenizer, records, [r.source for r in records], config.data.max_len, config.data.loss_on, say,
+            fingerprint=key)
         stats = length_stats.to_dict()
-        dataset = Dataset.from_list(examples) if examples else None
         if cache_dir and dataset is not None:
             token_cache.store(cache_dir, key, dataset, {"stats": stats, "rejected": rejected,
                                                         "max_len": config.data.max_len,
