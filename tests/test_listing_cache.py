@@ -152,3 +152,78 @@ def test_adapters_are_read_once_and_again_when_a_file_changes(home: Path) -> Non
     assert adapter_cache(ws.adapters_dir).parses == 0
     assert [a.to_dict() for a in again] == [a.to_dict() for a in fresh.values()]
     assert again[0].studio == fresh["one"].studio
+
+
+# ---- `studio runs list` from the index's summaries ------------------------------------------------------
+def test_summaries_are_the_runs_summaries_and_a_fresh_process_reads_them_without_decoding(home: Path) -> None:
+    from studio.core.runs import list_run_summaries, run_summary
+
+    ws = Workspace.open(home)
+    finished_run(ws, "done-one")
+    finished_run(ws, "done-two", loss=0.5, steps=5)
+    killed = create_run(ws, RunConfig(name="killed"))     # running, worker gone: failed, with a crash error
+    (killed / EVENTS).write_text(protocol.encode(protocol.make("hello", pid=1)) + "\n", encoding="utf-8")
+    (ws.runs_dir / "broken").mkdir()
+    (ws.runs_dir / "broken" / RUN_CONFIG).write_text("lora: {rank: many}\n", encoding="utf-8")
+    expected = [run_summary(load_run(p)) for p in sorted(ws.runs_dir.iterdir())]
+    assert [s["status"] for s in expected].count("failed") == 1
+    assert list_run_summaries(ws.runs_dir) == expected                       # parsed now
+    forget_shared_caches()                                                   # a new process: from the index
+    assert list_run_summaries(ws.runs_dir) == expected
+    cache = run_cache(ws.runs_dir)
+    assert cache.parses == 0
+    undecoded = [key for key, (_sig, parsed, _enc) in cache._entries.items() if parsed._full is not None]
+    # The finished runs' histories were not built; the killed and the broken run ("created": its
+    # time would move once it started) are summarised from their whole history.
+    assert sorted(undecoded) == sorted(p.name for p in ws.runs_dir.iterdir() if p.name.endswith(("-one", "-two")))
+    assert json.dumps(expected) == json.dumps(list_run_summaries(ws.runs_dir))   # same order of keys too
+
+
+def test_a_damaged_history_text_in_the_index_is_parsed_again_from_the_folder(home: Path) -> None:
+    ws = Workspace.open(home)
+    run_dir = finished_run(ws, "only")
+    before = list_runs(ws.runs_dir)[0]
+    index = index_path(ws.runs_dir)
+    data = json.loads(index.read_text(encoding="utf-8"))
+    data["entries"][run_dir.name]["value"]["full"] = "{cut short"
+    index.write_text(json.dumps(data), encoding="utf-8")
+    forget_shared_caches()
+    same_run(before, list_runs(ws.runs_dir)[0])
+
+
+def test_closed_listings_stop_at_their_next_entry(home: Path) -> None:
+    from studio.core.listing_cache import ListingClosed, close_listings, reopen_listings
+    from studio.core.runs import list_run_summaries
+
+    ws = Workspace.open(home)
+    finished_run(ws, "a")
+    fake_adapter(ws.adapters_dir / "x")
+    close_listings()
+    try:
+        with pytest.raises(ListingClosed):
+            list_runs(ws.runs_dir)
+        with pytest.raises(ListingClosed):
+            list_run_summaries(ws.runs_dir)
+        with pytest.raises(ListingClosed):
+            list_adapters(ws.adapters_dir)
+    finally:
+        reopen_listings()
+    assert [r.name for r in list_runs(ws.runs_dir)] == ["a"]
+
+
+def test_the_cli_imports_only_the_command_it_runs_and_knows_every_command() -> None:
+    import subprocess
+    import sys
+
+    from studio.cli import COMMAND_MODULES, build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert list(sub.choices) == list(COMMAND_MODULES)                       # the table names every command
+    code = ("import sys; from studio.cli import main; main(['runs', 'list']); "
+            "print(sorted(m for m in sys.modules if m.startswith('studio.cli.')), "
+            "'rich' in sys.modules, 'studio.core.adapter_import' in sys.modules, file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "STUDIO_HOME": str(Path(__file__).parent / "no-such-home")})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "['studio.cli.common', 'studio.cli.runs_cmd'] False False"

@@ -18,18 +18,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from studio.cli.bench_tables import print_gui_table, print_memory_table
+from studio.cli.bench_tables import print_gui_table, print_memory_table, print_scale_table
 from studio.cli.common import common_options, human_bytes, print_json, workspace
 from studio.core.atomic import atomic_write_json, atomic_write_text
 from studio.core.bench import report as bench_report
 from studio.core.bench.gui import run_gui_section
 from studio.core.bench.memory_check import run_memory_section
+from studio.core.bench.scale import ScaleOptions, parse_sizes
+from studio.core.bench.scale import run_section as run_scale_section
 from studio.core.bench.training_speed import (DEFAULT_BASELINES, STUDIO_ONLY_KEYS, TrainingBench,
                                               parse_baselines, run_section)
 from studio.core.config import QUANT_CHOICES
 from studio.core.errors import ConfigError
 
-SECTIONS = ("training", "memory", "gui")
+SECTIONS = ("training", "memory", "gui", "scale")
 STAGE_ORDER = ("import", "load_data", "load_model", "tokenize", "setup", "train", "evaluate", "save")
 
 
@@ -63,7 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, metavar="DIR", help="report folder (default: <home>/bench/<time>)")
     parser.add_argument("--sections", default="training,gui", metavar="LIST",
                         help="what to measure, comma-separated (default: training,gui): training (speed against the "
-                             "baseline), gui (event-loop stalls and plot frame times while training), memory (the "
+                             "baseline), gui (event-loop stalls and plot frame times while training), scale (listings, "
+                             "the app and quitting with 0-1,000 runs, tokenizing 1k-100k rows, a 50k-step history: "
+                             "10-20 minutes on 2 cores), memory (the "
                              "Train page's estimate against measured peaks: trains an 85M model, 5-15 minutes on a "
                              "small CPU)")
     parser.add_argument("--gui-points", type=int, default=100_000, metavar="N",
@@ -73,6 +77,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--gui-flood-seconds", type=float, default=10.0, metavar="S", help="length of the flood")
     parser.add_argument("--gui-train-steps", type=int, default=150, metavar="N",
                         help="steps of the demo training run followed live (gui section; 0 skips it)")
+    parser.add_argument("--scale-sizes", default="0,100,1000", metavar="LIST",
+                        help="scale section: workspaces of N runs (and N/2 adapters) to list and open the app on")
+    parser.add_argument("--scale-rows", default="1000,10000,100000", metavar="LIST",
+                        help="scale section: dataset sizes to tokenize (empty: none)")
+    parser.add_argument("--scale-steps", type=int, default=50_000, metavar="N",
+                        help="scale section: steps of the long run whose history `runs show` reads (0 skips it)")
+    parser.add_argument("--scale-no-gui", action="store_true", help="scale section: skip the app figures")
     parser.set_defaults(run=run)
 
 
@@ -105,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         measured["training"] = run_section(bench, ws, say)
     if "memory" in sections:
         measured["memory"] = run_memory_section(folder, ws, say)
+    if "scale" in sections:
+        measured["scale"] = run_scale_section(_scale_options(args, folder), ws, say)
     if "gui" in sections:
         measured["gui"] = run_gui_section(folder / "gui", folder / "gui-home", say, points=args.gui_points,
                                           flood_rate=args.gui_flood_rate, flood_seconds=args.gui_flood_seconds,
@@ -132,10 +145,19 @@ def run(args: argparse.Namespace) -> int:
         print_memory_table(measured["memory"])
     if "gui" in measured:
         print_gui_table(measured["gui"])
+    if "scale" in measured:
+        print_scale_table(measured["scale"])
     files = report["files"]
     print(f"Report: {files['report']}" + (f"\nTable: {files['table']}\nPlot: {files['plot']}" if "plot" in files
                                           else ""))
     return 0
+
+
+def _scale_options(args: argparse.Namespace, folder: Path) -> ScaleOptions:
+    rows = parse_sizes(args.scale_rows, "--scale-rows") if args.scale_rows.strip() else []
+    return ScaleOptions(folder=folder / "scale", sizes=parse_sizes(args.scale_sizes, "--scale-sizes"), rows=rows,
+                        history_steps=max(0, args.scale_steps), repeats=max(1, args.repeats),
+                        gui=not args.scale_no_gui)
 
 
 def _without_series(report: dict[str, Any]) -> dict[str, Any]:

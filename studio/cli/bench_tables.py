@@ -60,3 +60,46 @@ def print_gui_table(section: dict[str, Any]) -> None:
         table.add_row(label, f"{f['median_ms']:.1f} ms", f"{f['p95_ms']:.1f} ms", f"{f['max_ms']:.1f} ms")
     console.print(table)
     console.print(f"opening the run: {plot['load_run_s']:.2f} s to read it, {plot['first_draw_s']:.2f} s to draw it")
+
+
+def print_scale_table(section: dict[str, Any]) -> None:
+    """The scale section: listings and the app per workspace size, then tokenization and the long history."""
+    from rich.console import Console
+    from rich.table import Table
+
+    summary = section["summary"]
+    console = Console()
+    table = Table(title=f"Listings: fresh processes, median of {section['config']['repeats']} (time, peak RSS)",
+                  title_justify="left")
+    for column in ("runs / adapters", "runs list", "runs list --json", "adapters list", "first runs list"):
+        table.add_column(column, justify="left" if column == "runs / adapters" else "right")
+    apps = Table(title=f"The app ({summary['cpu_count']} cores)", title_justify="left")
+    for column in ("runs / adapters", "idle after", "longest stall to idle", "Runs page stall", "quit", "peak RSS"):
+        apps.add_column(column, justify="left" if column == "runs / adapters" else "right")
+    for entry in summary["sizes"].values():
+        label = f"{entry['runs']} / {entry['adapters']}"
+        table.add_row(label, *[f"{entry[k]['seconds']:.2f} s, {human_bytes(entry[k]['peak_rss_bytes'])}"
+                               for k in ("runs_list", "runs_list_json", "adapters_list")],
+                      f"{entry['first_runs_list_s']:.2f} s")
+        gui = entry.get("gui")
+        if gui:
+            apps.add_row(label, f"{gui['to_idle_s']:.1f} s", f"{gui['launch']['longest_stall_ms']:.0f} ms",
+                         f"{gui['runs_page']['longest_stall_ms']:.0f} ms", f"{gui['quit_s']:.2f} s",
+                         human_bytes(gui.get("peak_rss_bytes")))
+    console.print(table)
+    if apps.row_count:
+        console.print(apps)
+    if summary["tokenization"]:
+        tokens = Table(title="Tokenizing demo rows (the worker's read + tokenize, cache off)", title_justify="left")
+        for column in ("rows", "read", "tokenize", "per row", "peak RSS", "process"):
+            tokens.add_column(column, justify="right")
+        for rows, t in summary["tokenization"].items():
+            tokens.add_row(f"{int(rows):,}", f"{t['read_s']:.2f} s", f"{t['tokenize_s']:.2f} s",
+                           f"{1000 * t['tokenize_s'] / max(1, int(rows)):.3f} ms",
+                           human_bytes(t["peak_rss_bytes"]), f"{t['process_s']:.1f} s")
+        console.print(tokens)
+    history = summary.get("history")
+    if history:
+        show = history["runs_show"]
+        console.print(f"runs show of a {history['steps']:,}-step run ({human_bytes(history['events_bytes'])} of "
+                      f"events): {show['seconds']:.2f} s, {human_bytes(show['peak_rss_bytes'])}")

@@ -10,15 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from studio.cli.common import EXIT_FAILED, EXIT_OK, common_options, print_json, workspace
-from studio.core.run_control import force_stop, request_cancel, wait_stopped
-from studio.core.eta import duration_text, run_seconds, time_text
-from studio.core.objective_summary import (describe_figures, describe_objective, last_figures_of_history,
-                                           objective_of_config)
-from studio.core.run_history import RunHistory
-from studio.core.runs import latest_checkpoint, list_runs, load_run, saved_as_note
-from studio.core.tracking import tracking_links
+from studio.core.eta import duration_text
+from studio.core.runs import list_run_summaries, load_run, run_summary
+
+if TYPE_CHECKING:
+    from studio.core.run_history import RunHistory
+# `runs show` and `runs cancel` import what only they need (objective_summary, tracking,
+# run_control) when they run: `runs list` is the command a script calls in a loop.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,34 +41,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     cancel.set_defaults(run=run_cancel)
 
 
-def _summary(info) -> dict:
-    h = info.history
-    ckpt = latest_checkpoint(info.path)
-    seconds = run_seconds(h)
-    return {"run_id": info.run_id, "name": info.name, "objective": info.objective, "status": info.status,
-            "step": h.step, "max_steps": h.max_steps, "final_loss": h.final_loss, "best_eval_loss": h.best_eval_loss,
-            # The name the adapter was saved under, and the note when a version suffix was added
-            # because `name` was taken ("ticket-bot-v2 (ticket-bot was taken)").
-            "adapter_name": info.adapter_name or None, "saved_as": saved_as_note(info.name, info.adapter_name) or None,
-            "seconds": round(seconds, 1) if seconds is not None else None, "time": time_text(h) or None,
-            "adapter": (h.done or {}).get("adapter"), "checkpoint": str(ckpt) if ckpt else None,
-            "error": h.error and {k: h.error.get(k) for k in ("kind", "message", "hint")},
-            "path": str(info.path)}
-
-
 def run_list(args: argparse.Namespace) -> int:
-    runs = list_runs(workspace(args).runs_dir)
+    summaries = list_run_summaries(workspace(args).runs_dir)
     if args.json:
-        print_json({"status": "ok", "runs": [_summary(r) for r in runs]})
+        print_json({"status": "ok", "runs": summaries})
         return 0
-    if not runs:
+    if not summaries:
         print("No runs yet.")
-    for info in runs:
-        s = _summary(info)
+    lines = []
+    for s in summaries:
         loss = f"loss {s['final_loss']:.4f}" if s["final_loss"] is not None else ""
         took = duration_text(s["seconds"]) if s["seconds"] is not None else ""
-        print(f"{info.run_id:48s} {info.status:10s} {s['objective'] or '-':5s} step {s['step']}/{s['max_steps']} "
-              f"{took:>7s} {loss}".rstrip())
+        lines.append(f"{s['run_id']:48s} {s['status']:10s} {s['objective'] or '-':5s} "
+                     f"step {s['step']}/{s['max_steps']} {took:>7s} {loss}".rstrip() + "\n")
+    sys.stdout.write("".join(lines))
     return 0
 
 
@@ -77,9 +64,13 @@ SHOWN_TREND = 12            # evaluations in the exact-match line
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from studio.core.objective_summary import describe_figures, describe_objective, last_figures_of_history, \
+        objective_of_config
+    from studio.core.tracking import tracking_links
+
     info = load_run(workspace(args).resolve_run(args.run_ref))
     h = info.history
-    summary = _summary(info)
+    summary = run_summary(info)
     summary["stage_times"] = h.stage_times
     summary["data_stats"] = h.data_stats
     # The last evaluation's answers in full; the exact-match share of every evaluation; the
@@ -113,7 +104,7 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prediction_lines(h: RunHistory) -> list[str]:
+def _prediction_lines(h: "RunHistory") -> list[str]:
     """The last evaluation's answers as a few truncated lines, with the exact-match trend."""
     last = h.latest_predictions
     rows = last["rows"]
@@ -144,6 +135,8 @@ def _short(text: object, width: int) -> str:
 def run_cancel(args: argparse.Namespace) -> int:
     """Exit 0 once the stop is requested (with --wait or --force: once the worker is gone and the
     run ended cancelled or completed), 1 if it did not end so, 2 if the run is not running."""
+    from studio.core.run_control import force_stop, request_cancel, wait_stopped
+
     run_dir = workspace(args).resolve_run(args.run_ref)
     if args.force:
         return _cancel_report(args, run_dir, "force-stopped", stopped=force_stop(run_dir))
@@ -164,7 +157,7 @@ def run_cancel(args: argparse.Namespace) -> int:
 def _cancel_report(args: argparse.Namespace, run_dir: Path, action: str, *, stopped: bool) -> int:
     """How the run stands after the stop: its status and the checkpoint to resume from."""
     info = load_run(run_dir)
-    summary = _summary(info)
+    summary = run_summary(info)
     ok = stopped and info.status in ("cancelled", "completed")
     if args.json:
         print_json({"status": "ok" if ok else "error", "action": action if stopped else "still running",

@@ -18,6 +18,11 @@ The cache is kept twice:
   rewritten, and an entry that cannot be decoded is parsed again from its folder. Writes go to a
   temporary sibling and are renamed into place; two processes writing at once lose nothing but
   the other's parses, which the next listing redoes.
+
+A process that is ending calls `close_listings()`: every listing still running on a thread then
+stops at its next entry with ListingClosed instead of parsing on. The app's process cannot end
+before its thread pool is done, and a first listing of 1,000 runs (or an adapter card reading
+every run's config) held a quit for seconds.
 """
 
 from __future__ import annotations
@@ -30,6 +35,21 @@ from typing import Any, Callable, Generic, TypeVar
 
 T = TypeVar("T")
 FORMAT = 1
+_closing = threading.Event()
+
+
+class ListingClosed(Exception):
+    """Raised inside a listing once the process is ending (`close_listings`): nobody waits for it."""
+
+
+def close_listings() -> None:
+    """The process is ending: listings still running stop at their next entry (ListingClosed)."""
+    _closing.set()
+
+
+def reopen_listings() -> None:
+    """Undo `close_listings` (tests: one process, many app windows)."""
+    _closing.clear()
 
 Signature = list  # JSON-able: one [mtime_ns, size, inode] (or None when missing) per file read
 
@@ -70,6 +90,8 @@ class ListingCache(Generic[T]):
         """The cached value for `key` when its files still have signature `sig`, else `parse()`,
         kept unless `stable()` says the files changed while they were read (a live run appending:
         the parse may hold part of the change, so the old signature must not vouch for it)."""
+        if _closing.is_set():
+            raise ListingClosed("the process is ending")
         with self._lock:
             self._load()
             entry = self._entries.get(key)

@@ -12,10 +12,11 @@ event crashed, whatever its last event said. That is how kill -9 is never shown 
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from filelock import FileLock, Timeout
 
@@ -174,16 +175,36 @@ def record_crash(run_dir: Path, detail: str = "", *, force_stopped: bool = False
 def run_folders(runs_dir: Path) -> list[Path]:
     """The run folders (those with a run.yaml), oldest id first."""
     try:
-        entries = sorted(runs_dir.iterdir())
+        with os.scandir(runs_dir) as entries:
+            names = sorted(e.name for e in entries)
     except OSError:           # no runs folder yet (or it is not a folder)
         return []
-    return [p for p in entries if (p / RUN_CONFIG).is_file()]
+    return [runs_dir / name for name in names if os.path.isfile(os.path.join(runs_dir, name, RUN_CONFIG))]
 
 
 def list_runs(runs_dir: Path, cancelled: "Callable[[], bool] | None" = None) -> list[RunInfo]:
     """Every run of the workspace, oldest id first: each parsed only when its files changed since
     any process last listed it (core/run_index.py). `cancelled`: checked between runs (an app that
     quits stops its listing); the runs read so far are returned."""
+    return _listing(runs_dir, cached_run, cancelled)
+
+
+def list_run_summaries(runs_dir: Path) -> list[dict[str, Any]]:
+    """`run_summary` of every run, oldest id first, as `studio runs list` prints them: from the
+    index's summaries, without decoding histories or configs (core/run_index.py). A run that is
+    running (its time moves; its worker may have died) is summarised from its whole history."""
+    from studio.core.run_index import parsed_run
+
+    def summary(run_dir: Path, cache: "ListingCache[ParsedRun]") -> dict[str, Any]:
+        stored = parsed_run(run_dir, (RUN_CONFIG, EVENTS), _parse_run, cache).summary
+        if stored["status"] in MOVING_STATUSES:
+            return run_summary(cached_run(run_dir, cache))
+        return _with_live_fields(run_dir, stored)
+    return _listing(runs_dir, summary, None)
+
+
+def _listing(runs_dir: Path, each: "Callable[[Path, ListingCache[ParsedRun]], Any]",
+             cancelled: "Callable[[], bool] | None") -> list[Any]:
     from studio.core.run_index import run_cache
 
     folders = run_folders(runs_dir)
@@ -192,22 +213,61 @@ def list_runs(runs_dir: Path, cancelled: "Callable[[], bool] | None" = None) -> 
     for path in folders:
         if cancelled is not None and cancelled():
             return found
-        found.append(cached_run(path, cache))
+        found.append(each(path, cache))
     cache.retain({p.name for p in folders})
     cache.save()
     return found
 
 
+# ---- the summary of a run: one line of `studio runs list`, one object of its --json ------------------
+MOVING_STATUSES = ("running", "created")      # their time (and, running, their status) change without a write
+STORED_SUMMARY_KEYS = ("name", "objective", "status", "step", "max_steps", "final_loss", "best_eval_loss",
+                       "adapter_name", "saved_as", "seconds", "time", "adapter", "error")
+SUMMARY_KEYS = ("run_id", *STORED_SUMMARY_KEYS[:-1], "checkpoint", "error", "path")
+
+
+def stored_summary(h: RunHistory, config: RunConfig | None) -> dict[str, Any]:
+    """What a run's summary takes from its files (kept in the run index): all but its id, its
+    folder and its latest checkpoint."""
+    from studio.core.eta import run_seconds, time_text
+
+    name = config.name if config else ""
+    adapter_name = str((h.done or {}).get("adapter_name") or "")
+    seconds = run_seconds(h)
+    return {"name": name, "objective": run_objective(config), "status": h.status, "step": h.step,
+            "max_steps": h.max_steps, "final_loss": h.final_loss, "best_eval_loss": h.best_eval_loss,
+            # The name the adapter was saved under, and the note when a version suffix was added
+            # because `name` was taken ("ticket-bot-v2 (ticket-bot was taken)").
+            "adapter_name": adapter_name or None, "saved_as": saved_as_note(name, adapter_name) or None,
+            "seconds": round(seconds, 1) if seconds is not None else None, "time": time_text(h) or None,
+            "adapter": (h.done or {}).get("adapter"),
+            "error": h.error and {k: h.error.get(k) for k in ("kind", "message", "hint")}}
+
+
+def run_summary(info: RunInfo) -> dict[str, Any]:
+    """The run as `studio runs list --json` shows it (and `runs show` starts from)."""
+    return _with_live_fields(info.path, stored_summary(info.history, info.config))
+
+
+def _with_live_fields(run_dir: Path, stored: dict[str, Any]) -> dict[str, Any]:
+    ckpt = latest_checkpoint(run_dir)
+    live = {"run_id": run_dir.name, "checkpoint": str(ckpt) if ckpt else None, "path": str(run_dir)}
+    return {key: live[key] if key in live else stored[key] for key in SUMMARY_KEYS}
+
+
 def checkpoints(run_dir: Path) -> list[Path]:
     """Complete checkpoints, oldest first (folders without the completion mark are ignored)."""
     folder = run_dir / CHECKPOINTS
-    if not folder.is_dir():
+    try:
+        with os.scandir(folder) as entries:
+            names = [e.name for e in entries]
+    except OSError:
         return []
     found = []
-    for path in folder.iterdir():
-        match = _CKPT_RE.match(path.name)
-        if match and (path / COMPLETE_MARK).is_file():
-            found.append((int(match.group(1)), path))
+    for name in names:
+        match = _CKPT_RE.match(name)
+        if match and os.path.isfile(os.path.join(folder, name, COMPLETE_MARK)):
+            found.append((int(match.group(1)), folder / name))
     return [p for _, p in sorted(found)]
 
 
